@@ -1,0 +1,254 @@
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.timezone import now
+from django.utils.translation import gettext_lazy as _
+
+
+class Job(models.Model):
+    class Kind(models.TextChoices):
+        TASK = "task", _("Python task")
+        HTTP = "http", _("HTTP request")
+        SHELL = "shell", _("Shell command")
+
+    class State(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        PAUSED = "paused", _("Paused")
+
+    class Overlap(models.TextChoices):
+        ALLOW = "allow", _("Allow up to the concurrency limit")
+        SKIP = "skip", _("Skip the new run")
+        QUEUE = "queue", _("Queue one run")
+        REPLACE = "replace", _("Cancel the running one and start the new one")
+
+    class Misfire(models.TextChoices):
+        SKIP = "skip", _("Skip missed runs")
+        ONCE = "once", _("Run once")
+        ALL = "all", _("Run all (capped)")
+
+    class Backoff(models.TextChoices):
+        FIXED = "fixed", _("Fixed delay")
+        EXPONENTIAL = "exponential", _("Exponential with jitter")
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    # The kind's settings, validated by jobs.kinds.<kind>.clean_config: {"task", "params"} for a
+    # task, {"method", "url", "headers", "body", "expect_status"} for http, {"command"} for shell.
+    config = models.JSONField(_("settings"), default=dict, blank=True)
+
+    schedule = models.CharField(_("schedule"), max_length=200)
+    timezone = models.CharField(_("time zone"), max_length=64, default="UTC")
+    start_at = models.DateTimeField(_("start"), null=True, blank=True)
+    end_at = models.DateTimeField(_("end"), null=True, blank=True)
+    # Slots before this instant belong to an earlier schedule: they are never owed as missed.
+    schedule_anchor = models.DateTimeField(default=now)
+
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.ACTIVE)
+    paused_until = models.DateTimeField(_("paused until"), null=True, blank=True)
+    pause_note = models.CharField(_("pause note"), max_length=500, blank=True)
+
+    timeout_seconds = models.PositiveIntegerField(_("timeout (seconds)"), null=True, blank=True)
+    max_retries = models.PositiveSmallIntegerField(_("retries"), default=0)
+    retry_backoff = models.CharField(
+        _("retry backoff"), max_length=12, choices=Backoff.choices, default=Backoff.FIXED
+    )
+    retry_backoff_seconds = models.PositiveIntegerField(_("retry delay (seconds)"), default=10)
+    overlap = models.CharField(_("overlap"), max_length=10, choices=Overlap.choices, default=Overlap.SKIP)
+    max_concurrent = models.PositiveSmallIntegerField(_("concurrent runs allowed"), default=1)
+    misfire = models.CharField(
+        _("missed runs"), max_length=10, choices=Misfire.choices, default=Misfire.ONCE
+    )
+    misfire_limit = models.PositiveSmallIntegerField(_("catch-up limit"), default=10)
+    labels = models.JSONField(_("labels"), default=dict, blank=True)
+    priority = models.SmallIntegerField(_("priority"), default=0)
+
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["state", "kind"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def effective_timeout(self) -> int:
+        return self.timeout_seconds or settings.CRONADMIN_DEFAULT_TIMEOUT_SECONDS
+
+    def retry_delay(self, attempt: int) -> float:
+        """Seconds to wait before attempt number `attempt` (2 for the first retry)."""
+        import random
+
+        base = float(self.retry_backoff_seconds)
+        if self.retry_backoff == Job.Backoff.FIXED:
+            return base
+        # Full jitter keeps many failing jobs from retrying in lockstep.
+        ceiling = base * 2 ** max(attempt - 2, 0)
+        return random.uniform(base / 2, min(ceiling, 3600.0))
+
+
+class JobVersion(models.Model):
+    """The definition of a job as saved at one version; runs point at the version they ran with."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    definition = models.JSONField()
+    created_at = models.DateTimeField(default=now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "version"], name="jobversion_unique_per_job")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job_id} v{self.version}"
+
+
+class SchedulerNode(models.Model):
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField(default=now)
+    heartbeat_at = models.DateTimeField(default=now)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.pid}"
+
+    def heartbeat_age(self, at: datetime | None = None) -> timedelta:
+        return (at or now()) - self.heartbeat_at
+
+
+class SchedulerLease(models.Model):
+    """One row per lease name. The holder leads; `term` grows at every takeover and fences writes."""
+
+    name = models.CharField(max_length=50, primary_key=True)
+    holder = models.ForeignKey(SchedulerNode, null=True, blank=True, on_delete=models.SET_NULL)
+    term = models.BigIntegerField(default=0)
+    renewed_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} term {self.term}"
+
+
+class ChangeMarker(models.Model):
+    """A single row whose counter grows whenever job definitions or run requests change.
+
+    Database triggers bump it on every write to the jobs table (so `QuerySet.update()` and raw SQL
+    count too) and services bump it for run requests; the scheduler polls it.
+    """
+
+    version = models.BigIntegerField(default=0)
+    changed_at = models.DateTimeField(default=now)
+
+    def __str__(self) -> str:
+        return f"change {self.version}"
+
+
+class Run(models.Model):
+    class State(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        TIMED_OUT = "timed_out", _("Timed out")
+        CANCELLED = "cancelled", _("Cancelled")
+        SKIPPED = "skipped", _("Skipped")
+        MISSED = "missed", _("Missed")
+        INTERRUPTED = "interrupted", _("Interrupted")
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", _("Schedule")
+        MANUAL = "manual", _("Run now")
+        API = "api", _("API")
+        RETRY = "retry", _("Retry")
+
+    ACTIVE_STATES = (State.QUEUED, State.RUNNING)
+    FINAL_STATES = (
+        State.SUCCEEDED, State.FAILED, State.TIMED_OUT, State.CANCELLED,
+        State.SKIPPED, State.MISSED, State.INTERRUPTED,
+    )
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs")
+    job_version = models.PositiveIntegerField()
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.QUEUED)
+    reason = models.TextField(blank=True)
+
+    # For scheduled runs the slot; for other runs the instant they were asked for.
+    scheduled_for = models.DateTimeField()
+    created_at = models.DateTimeField(default=now)
+    not_before = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+
+    attempt = models.PositiveSmallIntegerField(default=1)
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    node = models.ForeignKey(SchedulerNode, null=True, blank=True, on_delete=models.SET_NULL)
+    term = models.BigIntegerField(null=True, blank=True)
+    claim_batch = models.BigIntegerField(null=True, blank=True, db_index=True)
+    host = models.CharField(max_length=255, blank=True)
+    pid = models.PositiveIntegerField(null=True, blank=True)
+
+    exit_code = models.IntegerField(null=True, blank=True)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    output = models.TextField(blank=True)
+    output_dropped_bytes = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-scheduled_for", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "scheduled_for"],
+                condition=Q(trigger="schedule"),
+                name="run_one_per_scheduled_slot",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["job", "-scheduled_for"], name="run_job_newest"),
+            models.Index(fields=["state", "scheduled_for"], name="run_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} of job {self.job_id} ({self.state})"
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+    @property
+    def lateness(self) -> timedelta | None:
+        if self.started_at and self.trigger == Run.Trigger.SCHEDULE:
+            return self.started_at - self.scheduled_for
+        return None
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in Run.FINAL_STATES
