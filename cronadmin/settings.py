@@ -69,9 +69,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": env_float("SQLITE_BUSY_TIMEOUT", 20.0, minimum=0.1),
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    DATABASES["default"].setdefault("TEST", {})
-    if env_str("SQLITE_TEST_NAME", "") != "":
-        DATABASES["default"]["TEST"]["NAME"] = env_str("SQLITE_TEST_NAME")
+    # Tests start real scheduler processes, which need a database file they can open too.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -112,7 +111,9 @@ LOGGING = {
 # --- CronAdmin ---
 CRONADMIN_ALLOW_SHELL_JOBS = env_bool("CRONADMIN_ALLOW_SHELL_JOBS", False)
 CRONADMIN_HTTP_ALLOWED_HOSTS = env_list("CRONADMIN_HTTP_ALLOWED_HOSTS")
-CRONADMIN_HTTP_MAX_RESPONSE_BYTES = env_int("CRONADMIN_HTTP_MAX_RESPONSE_BYTES", 1_048_576, minimum=0)
+CRONADMIN_HTTP_MAX_RESPONSE_BYTES = env_int(
+    "CRONADMIN_HTTP_MAX_RESPONSE_BYTES", 1_048_576, minimum=0
+)
 # Captured output keeps this many bytes from the start and from the end of a run's output.
 CRONADMIN_OUTPUT_HEAD_BYTES = env_int("CRONADMIN_OUTPUT_HEAD_BYTES", 32_768, minimum=0)
 CRONADMIN_OUTPUT_TAIL_BYTES = env_int("CRONADMIN_OUTPUT_TAIL_BYTES", 32_768, minimum=0)
@@ -125,5 +126,5 @@ CRONADMIN_HEARTBEAT_SECONDS = env_float("CRONADMIN_HEARTBEAT_SECONDS", 2.0, mini
 CRONADMIN_SHUTDOWN_GRACE_SECONDS = env_float("CRONADMIN_SHUTDOWN_GRACE_SECONDS", 10.0, minimum=0)
 # A slot that could not start within this many seconds of its time counts as missed.
 CRONADMIN_MISFIRE_GRACE_SECONDS = env_float("CRONADMIN_MISFIRE_GRACE_SECONDS", 30.0, minimum=0)
-CRONADMIN_MISFIRE_MAX_SLOTS = env_int("CRONADMIN_MISFIRE_MAX_SLOTS", 1000, minimum=1)
+CRONADMIN_MISFIRE_MAX_SLOTS = env_int("CRONADMIN_MISFIRE_MAX_SLOTS", 10000, minimum=1)
 CRONADMIN_DEFAULT_TIMEOUT_SECONDS = env_int("CRONADMIN_DEFAULT_TIMEOUT_SECONDS", 3600, minimum=1)

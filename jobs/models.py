@@ -1,6 +1,8 @@
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
@@ -56,7 +58,9 @@ class Job(models.Model):
         _("retry backoff"), max_length=12, choices=Backoff.choices, default=Backoff.FIXED
     )
     retry_backoff_seconds = models.PositiveIntegerField(_("retry delay (seconds)"), default=10)
-    overlap = models.CharField(_("overlap"), max_length=10, choices=Overlap.choices, default=Overlap.SKIP)
+    overlap = models.CharField(
+        _("overlap"), max_length=10, choices=Overlap.choices, default=Overlap.SKIP
+    )
     max_concurrent = models.PositiveSmallIntegerField(_("concurrent runs allowed"), default=1)
     misfire = models.CharField(
         _("missed runs"), max_length=10, choices=Misfire.choices, default=Misfire.ONCE
@@ -81,6 +85,42 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        from jobs.kinds import clean_config
+        from jobs.validators import schedule_or_error, validate_labels
+
+        errors: dict[str, list[ValidationError]] = {}
+
+        def collect(check: Callable[[], object], field: str) -> None:
+            try:
+                check()
+            except ValidationError as exc:
+                if hasattr(exc, "error_dict"):
+                    for key, value in exc.error_dict.items():
+                        errors.setdefault(key, []).extend(value)
+                else:
+                    errors.setdefault(field, []).extend(exc.error_list)
+
+        collect(lambda: schedule_or_error(self.schedule, self.timezone), "schedule")
+        collect(lambda: validate_labels(self.labels), "labels")
+
+        def clean_kind() -> None:
+            self.config = clean_config(self.kind, self.config)
+
+        collect(clean_kind, "config")
+        if self.start_at and self.end_at and self.end_at <= self.start_at:
+            errors.setdefault("end_at", []).append(
+                ValidationError(_("The end must be after the start."), code="end_before_start")
+            )
+        if self.max_concurrent < 1:
+            errors.setdefault("max_concurrent", []).append(
+                ValidationError(_("Allow at least one run at a time."), code="min_value")
+            )
+        if self.state == Job.State.ACTIVE and self.paused_until:
+            self.paused_until = None
+        if errors:
+            raise ValidationError(errors)
 
     def effective_timeout(self) -> int:
         return self.timeout_seconds or settings.CRONADMIN_DEFAULT_TIMEOUT_SECONDS
@@ -124,6 +164,10 @@ class SchedulerNode(models.Model):
     started_at = models.DateTimeField(default=now)
     heartbeat_at = models.DateTimeField(default=now)
     stopped_at = models.DateTimeField(null=True, blank=True)
+    # The change-marker version this node has applied, and when: the propagation delay of a
+    # change is applied_at minus the marker's changed_at.
+    applied_change = models.BigIntegerField(default=0)
+    applied_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at"]
@@ -136,7 +180,7 @@ class SchedulerNode(models.Model):
 
 
 class SchedulerLease(models.Model):
-    """One row per lease name. The holder leads; `term` grows at every takeover and fences writes."""
+    """One row per lease name: the holder leads; `term` grows at each takeover, fencing writes."""
 
     name = models.CharField(max_length=50, primary_key=True)
     holder = models.ForeignKey(SchedulerNode, null=True, blank=True, on_delete=models.SET_NULL)
@@ -182,8 +226,13 @@ class Run(models.Model):
 
     ACTIVE_STATES = (State.QUEUED, State.RUNNING)
     FINAL_STATES = (
-        State.SUCCEEDED, State.FAILED, State.TIMED_OUT, State.CANCELLED,
-        State.SKIPPED, State.MISSED, State.INTERRUPTED,
+        State.SUCCEEDED,
+        State.FAILED,
+        State.TIMED_OUT,
+        State.CANCELLED,
+        State.SKIPPED,
+        State.MISSED,
+        State.INTERRUPTED,
     )
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs")

@@ -1,0 +1,15 @@
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+
+def clean_config(kind: str, config: Any) -> dict[str, Any]:
+    from jobs.kinds import http, shell, task
+
+    cleaners = {"task": task.clean_config, "http": http.clean_config, "shell": shell.clean_config}
+    if kind not in cleaners:
+        raise ValidationError({"kind": _("Unknown kind “%(kind)s”.") % {"kind": kind}})
+    if not isinstance(config, dict):
+        raise ValidationError({"config": _("The settings of a job must be an object.")})
+    return cleaners[kind](config)

@@ -1,0 +1,58 @@
+"""The Django admin, for diagnosis. Operators use the product's own pages and the API, which go
+through the services; here the ledger and scheduler tables are read-only."""
+
+from django.contrib import admin
+
+from jobs.models import Job, JobVersion, Run, SchedulerLease, SchedulerNode
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(Job)
+class JobAdmin(ReadOnlyAdmin):
+    list_display = ["name", "kind", "schedule", "timezone", "state", "version", "updated_at"]
+    list_filter = ["state", "kind"]
+    search_fields = ["name", "description"]
+
+
+@admin.register(JobVersion)
+class JobVersionAdmin(ReadOnlyAdmin):
+    list_display = ["job", "version", "created_at", "created_by"]
+    list_select_related = ["job", "created_by"]
+
+
+@admin.register(Run)
+class RunAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "job",
+        "trigger",
+        "state",
+        "scheduled_for",
+        "started_at",
+        "finished_at",
+        "attempt",
+    ]
+    list_filter = ["state", "trigger"]
+    list_select_related = ["job"]
+    raw_id_fields = ["job", "retry_of", "node", "requested_by"]
+    show_full_result_count = False
+
+
+@admin.register(SchedulerNode)
+class SchedulerNodeAdmin(ReadOnlyAdmin):
+    list_display = ["host", "pid", "started_at", "heartbeat_at", "stopped_at", "applied_change"]
+
+
+@admin.register(SchedulerLease)
+class SchedulerLeaseAdmin(ReadOnlyAdmin):
+    list_display = ["name", "holder", "term", "renewed_at", "expires_at"]

@@ -1,0 +1,543 @@
+"""The http job kind: one request to a public URL, within a total deadline.
+
+The request connects to the address the SSRF guard checked (never resolving twice), follows no
+redirect, reads at most CRONADMIN_HTTP_MAX_RESPONSE_BYTES of the body and stops on time. Since a
+server can trickle bytes forever, per-read socket timeouts alone cannot enforce a total deadline;
+a guard thread shuts the socket down at the deadline or on cancel, which makes any blocked read
+or send return at once.
+"""
+
+import errno
+import http.client
+import ipaddress
+import os
+import queue
+import re
+import select
+import socket
+import ssl
+import threading
+import time
+import traceback
+from typing import Any
+from urllib.parse import SplitResult, urlsplit, urlunsplit
+
+from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from jobs.kinds.base import KindResult
+from jobs.kinds.ssrf import AddressError, IPAddress, resolve_public_address
+from jobs.models import Run
+from jobs.output import OutputCapture
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
+FIELDS = ("method", "url", "headers", "body", "expect_status")
+USER_AGENT = "CronAdmin"
+# CronAdmin sets these itself; letting a job override them would break framing or the key.
+RESERVED_HEADERS = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "idempotency-key"}
+)
+MAX_URL_LENGTH = 2048
+CHUNK_BYTES = 65_536
+# How often waits wake up to look at the clock and the cancel flag.
+POLL_SECONDS = 0.05
+
+_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_HOST_NAME = re.compile(
+    r"^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*\.?$"
+)
+
+
+# --- settings ---
+
+
+def clean_config(config: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(config, dict):
+        raise ValidationError(_("HTTP settings must be an object."), code="invalid")
+    cleaners = {
+        "method": (clean_method, "GET"),
+        "url": (clean_url, ""),
+        "headers": (clean_headers, {}),
+        "body": (clean_body, ""),
+        "expect_status": (clean_expect_status, []),
+    }
+    cleaned: dict[str, Any] = {}
+    errors: dict[str, ValidationError] = {}
+    for name, (cleaner, default) in cleaners.items():
+        try:
+            cleaned[name] = cleaner(config.get(name, default))
+        except ValidationError as exc:
+            errors[name] = exc
+    unknown = sorted(str(name) for name in config if name not in FIELDS)
+    if unknown:
+        errors[NON_FIELD_ERRORS] = ValidationError(
+            _("Unknown HTTP settings: %(names)s."),
+            code="unknown_setting",
+            params={"names": ", ".join(unknown)},
+        )
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def clean_method(value: Any) -> str:
+    method = value.strip().upper() if isinstance(value, str) else value
+    if method not in METHODS:
+        raise ValidationError(
+            _("Choose one of these methods: %(methods)s."),
+            code="invalid_method",
+            params={"methods": ", ".join(METHODS)},
+        )
+    return method
+
+
+def clean_url(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(_("Enter the URL to call."), code="required")
+    url = value.strip()
+    if len(url) > MAX_URL_LENGTH:
+        raise ValidationError(
+            _("The URL is longer than %(limit)d characters."),
+            code="too_long",
+            params={"limit": MAX_URL_LENGTH},
+        )
+    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in url):
+        raise ValidationError(
+            _("The URL must not contain spaces or control characters."), code="invalid_url"
+        )
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise ValidationError(_("This is not a valid URL."), code="invalid_url") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValidationError(
+            _("Only http:// and https:// URLs can be called."), code="invalid_scheme"
+        )
+    if not parts.hostname:
+        raise ValidationError(_("The URL needs a host name."), code="missing_host")
+    if parts.username is not None or parts.password is not None:
+        raise ValidationError(
+            _("Put credentials in a header, not in the URL."), code="credentials_in_url"
+        )
+    port = _clean_port(parts)
+    netloc = _netloc(_clean_host(parts.hostname), port)
+    # The fragment never reaches the server; dropping it keeps the stored URL honest.
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
+
+
+def clean_headers(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationError(
+            _("Headers must be an object of names and text values."), code="invalid_headers"
+        )
+    headers: dict[str, str] = {}
+    seen: set[str] = set()
+    for name, header_value in value.items():
+        if not isinstance(name, str) or not _HEADER_NAME.match(name.strip()):
+            raise ValidationError(
+                _("%(name)s is not a valid header name."),
+                code="invalid_header_name",
+                params={"name": repr(name)},
+            )
+        name = name.strip()
+        if name.lower() in RESERVED_HEADERS:
+            raise ValidationError(
+                _("The %(name)s header is set by CronAdmin and cannot be changed."),
+                code="reserved_header",
+                params={"name": name},
+            )
+        if name.lower() in seen:
+            raise ValidationError(
+                _("The %(name)s header is given twice."),
+                code="duplicate_header",
+                params={"name": name},
+            )
+        if not isinstance(header_value, str) or any(c in header_value for c in "\r\n\0"):
+            # A line break in a value would let a job inject headers or a second request.
+            raise ValidationError(
+                _("The value of %(name)s must be text on one line."),
+                code="invalid_header_value",
+                params={"name": name},
+            )
+        seen.add(name.lower())
+        headers[name] = header_value.strip()
+    return headers
+
+
+def clean_body(value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValidationError(_("The body must be text."), code="invalid_body")
+    return value
+
+
+def clean_expect_status(value: Any) -> list[int]:
+    if value is None:
+        return []
+    valid = isinstance(value, list | tuple) and all(
+        isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599
+        for code in value
+    )
+    if not valid:
+        raise ValidationError(
+            _("Expected statuses must be a list of HTTP status codes (100-599)."),
+            code="invalid_status",
+        )
+    return sorted(set(value))
+
+
+def _clean_port(parts: SplitResult) -> int | None:
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ValidationError(_("The port must be between 1 and 65535."), code="invalid_port")
+    return port
+
+
+def _clean_host(host: str) -> str:
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])
+        except ValueError:
+            raise ValidationError(_("The host name is not valid."), code="invalid_host") from None
+        return host
+    try:
+        # Internationalised names travel as their ASCII (punycode) form.
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValidationError(_("The host name is not valid."), code="invalid_host") from None
+    if not _HOST_NAME.match(ascii_host):
+        raise ValidationError(_("The host name is not valid."), code="invalid_host")
+    return ascii_host
+
+
+def _netloc(host: str, port: int | None) -> str:
+    written = f"[{host}]" if ":" in host else host
+    return f"{written}:{port}" if port is not None else written
+
+
+# --- running ---
+
+
+class _Interrupted(Exception):
+    def __init__(self, state: str) -> None:
+        super().__init__(state)
+        self.state = state
+
+
+class _Guard(threading.Thread):
+    """Ends the request at its deadline or on cancel by shutting its socket down."""
+
+    def __init__(self, cancel: threading.Event, deadline: float) -> None:
+        super().__init__(daemon=True, name="http-job-guard")
+        self.cancel = cancel
+        self.deadline = deadline
+        self.state: str | None = None
+        self._lock = threading.Lock()
+        self._finished = threading.Event()
+        # A duplicate of the socket's descriptor: shutdown(2) on it ends the connection for
+        # every descriptor, and it stays valid while TLS wrapping detaches the original object.
+        self._handle: socket.socket | None = None
+
+    def run(self) -> None:
+        while not self._finished.is_set():
+            remaining = self.remaining()
+            if remaining <= 0:
+                self._fire(Run.State.TIMED_OUT)
+            elif self.cancel.wait(min(remaining, POLL_SECONDS)):
+                self._fire(Run.State.CANCELLED)
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def attach(self, sock: socket.socket) -> None:
+        with self._lock:
+            if self._handle is not None:
+                self._handle.close()
+            self._handle = sock.dup()
+            if self.state is not None:
+                _shutdown(self._handle)
+
+    def check(self) -> None:
+        if self.cancel.is_set():
+            self._fire(Run.State.CANCELLED)
+        elif self.remaining() <= 0:
+            self._fire(Run.State.TIMED_OUT)
+        if self.state is not None:
+            raise _Interrupted(self.state)
+
+    def step_timeout(self, cap: float | None = None) -> float:
+        """Seconds the next blocking step may take; raises once the run must stop."""
+        self.check()
+        remaining = self.remaining()
+        return min(remaining, cap) if cap is not None else remaining
+
+    def finish(self) -> str | None:
+        """Stop guarding; returns the state if the guard ended the request."""
+        with self._lock:
+            self._finished.set()
+            if self._handle is not None:
+                self._handle.close()
+                self._handle = None
+            return self.state
+
+    def _fire(self, state: str) -> None:
+        with self._lock:
+            if self._finished.is_set() or self.state is not None:
+                return
+            self.state = state
+            if self._handle is not None:
+                _shutdown(self._handle)
+        self._finished.set()
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # Not connected yet or already closed: nothing left to interrupt.
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """Connects to the checked address; the Host header still names the host from the URL."""
+
+    def __init__(self, host: str, port: int, *, address: IPAddress, guard: _Guard) -> None:
+        super().__init__(host, port)
+        self.address = address
+        self.guard = guard
+        # http.client hands `sock` to the response and forgets it; timeouts still need it.
+        self.live_socket: socket.socket | None = None
+
+    def connect(self) -> None:
+        self.sock = self.live_socket = _open_socket(self.address, self.port, self.guard)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """Like _PinnedHTTPConnection; TLS SNI and the certificate check use the URL's host name."""
+
+    def __init__(self, host: str, port: int, *, address: IPAddress, guard: _Guard) -> None:
+        self.tls = ssl.create_default_context()
+        super().__init__(host, port, context=self.tls)
+        self.address = address
+        self.guard = guard
+        self.live_socket: socket.socket | None = None
+
+    def connect(self) -> None:
+        sock = _open_socket(self.address, self.port, self.guard)
+        try:
+            self.sock = self.live_socket = self.tls.wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+
+
+def _open_socket(address: IPAddress, port: int, guard: _Guard) -> socket.socket:
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        guard.attach(sock)
+        # A non-blocking connect polled in short steps can be abandoned on cancel; a blocking
+        # one cannot be interrupted from another thread.
+        sock.setblocking(False)
+        error = sock.connect_ex((str(address), port))
+        if error not in (0, errno.EINPROGRESS):
+            raise OSError(error, os.strerror(error))
+        if error:
+            _wait_connected(sock, guard)
+        sock.settimeout(guard.step_timeout())
+        return sock
+    except BaseException:
+        sock.close()
+        raise
+
+
+def _wait_connected(sock: socket.socket, guard: _Guard) -> None:
+    poller = select.poll()
+    poller.register(sock, select.POLLOUT)
+    while not poller.poll(guard.step_timeout(POLL_SECONDS) * 1000):
+        pass
+    guard.check()
+    error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if error:
+        raise OSError(error, os.strerror(error))
+
+
+def _resolve_in_time(host: str, port: int, guard: _Guard) -> IPAddress:
+    # getaddrinfo cannot be interrupted, so it runs aside while this thread watches the clock.
+    answer: queue.SimpleQueue[IPAddress | BaseException] = queue.SimpleQueue()
+
+    def resolve() -> None:
+        try:
+            answer.put(resolve_public_address(host, port))
+        except BaseException as exc:
+            answer.put(exc)
+
+    threading.Thread(target=resolve, daemon=True, name="http-job-resolve").start()
+    while True:
+        try:
+            result = answer.get(timeout=guard.step_timeout(POLL_SECONDS))
+        except queue.Empty:
+            continue
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+
+def execute(
+    config: dict[str, Any],
+    *,
+    deadline_seconds: float,
+    idempotency_key: str,
+    output: OutputCapture,
+    cancel: threading.Event,
+) -> KindResult:
+    try:
+        config = clean_config(config)
+    except ValidationError as exc:
+        return KindResult(Run.State.FAILED, "invalid HTTP settings", error="; ".join(exc.messages))
+    guard = _Guard(cancel, time.monotonic() + deadline_seconds)
+    guard.start()
+    exchange = _Exchange(config, idempotency_key, output, guard)
+    try:
+        exchange.perform()
+    except Exception as exc:
+        state = guard.finish()
+        exchange.close()
+        return _failure(exc, state, exchange.status, deadline_seconds)
+    state = guard.finish()
+    exchange.close()
+    if state is not None:
+        return _interrupted(state, exchange.status, deadline_seconds)
+    return _judge(exchange, config["expect_status"])
+
+
+class _Exchange:
+    """One request and its response, kept so a failure still reports the status if known."""
+
+    def __init__(
+        self, config: dict[str, Any], idempotency_key: str, output: OutputCapture, guard: _Guard
+    ) -> None:
+        self.config = config
+        self.idempotency_key = idempotency_key
+        self.output = output
+        self.guard = guard
+        self.connection: _PinnedHTTPConnection | _PinnedHTTPSConnection | None = None
+        self.status: int | None = None
+        self.location = ""
+        self.truncated = False
+
+    def perform(self) -> None:
+        parts = urlsplit(self.config["url"])
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        address = _resolve_in_time(host, port, self.guard)
+        pinned = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
+        self.connection = pinned(host, port, address=address, guard=self.guard)
+        target = urlunsplit(("", "", parts.path or "/", parts.query, ""))
+        body = self.config["body"].encode("utf-8") or None
+        self.connection.request(self.config["method"], target, body=body, headers=self._headers())
+        self._set_timeout()
+        response = self.connection.getresponse()
+        self.status = response.status
+        self.location = response.getheader("Location", "")
+        version = "1.0" if response.version == 10 else "1.1"
+        self.output.write(f"HTTP/{version} {response.status} {response.reason}\n\n")
+        self._copy_body(response)
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"User-Agent": USER_AGENT}
+        headers.update(self.config["headers"])
+        headers["Idempotency-Key"] = self.idempotency_key
+        return headers
+
+    def _set_timeout(self) -> None:
+        assert self.connection is not None and self.connection.live_socket is not None
+        self.connection.live_socket.settimeout(self.guard.step_timeout())
+
+    def _copy_body(self, response: http.client.HTTPResponse) -> None:
+        limit = settings.CRONADMIN_HTTP_MAX_RESPONSE_BYTES
+        received = 0
+        while True:
+            self._set_timeout()
+            # One byte more than the cap tells a full body from a truncated one.
+            chunk = response.read1(min(CHUNK_BYTES, limit - received + 1))
+            if not chunk:
+                break
+            kept = chunk[: limit - received]
+            self.output.write_bytes(kept)
+            received += len(kept)
+            if len(chunk) > len(kept):
+                self.truncated = True
+                self.output.write(f"\n[response truncated at {limit} bytes]\n")
+                return
+        if response.length:
+            # read1 reports a connection closed early as a plain end of body.
+            raise http.client.IncompleteRead(b"", response.length)
+
+
+def _judge(exchange: _Exchange, expect_status: list[int]) -> KindResult:
+    status = exchange.status
+    assert status is not None
+    if status in expect_status or (not expect_status and 200 <= status <= 299):
+        return KindResult(Run.State.SUCCEEDED, f"HTTP {status}", http_status=status)
+    reason = f"HTTP {status}"
+    if 300 <= status <= 399 and exchange.location:
+        reason += f" (redirect to {exchange.location} not followed)"
+    expected = ", ".join(str(code) for code in expect_status) or "200-299"
+    return KindResult(Run.State.FAILED, f"{reason}, expected {expected}", http_status=status)
+
+
+def _interrupted(state: str, status: int | None, deadline_seconds: float) -> KindResult:
+    if state == Run.State.CANCELLED:
+        return KindResult(Run.State.CANCELLED, "cancelled", http_status=status)
+    reason = f"timed out after {deadline_seconds:g} s"
+    return KindResult(Run.State.TIMED_OUT, reason, http_status=status)
+
+
+def _failure(
+    exc: Exception, state: str | None, status: int | None, deadline_seconds: float
+) -> KindResult:
+    # Once the guard fired, whatever the socket raised is a consequence, not the cause.
+    if isinstance(exc, _Interrupted):
+        return _interrupted(exc.state, status, deadline_seconds)
+    if state is not None:
+        return _interrupted(state, status, deadline_seconds)
+    if isinstance(exc, TimeoutError):
+        return _interrupted(Run.State.TIMED_OUT, status, deadline_seconds)
+    reason = _failure_reason(exc)
+    if reason is None:
+        return KindResult(
+            Run.State.FAILED,
+            f"unexpected error: {type(exc).__name__}",
+            error="".join(traceback.format_exception(exc)),
+            http_status=status,
+        )
+    return KindResult(Run.State.FAILED, reason, error=str(exc), http_status=status)
+
+
+def _failure_reason(exc: Exception) -> str | None:
+    if isinstance(exc, AddressError):
+        return str(exc)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate check failed: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS error: {exc.reason or exc}"
+    if isinstance(exc, http.client.IncompleteRead):
+        return "the connection closed before the whole response arrived"
+    if isinstance(exc, http.client.HTTPException):
+        return f"invalid HTTP response: {type(exc).__name__} {exc}".strip()
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, OSError):
+        return f"connection failed: {exc.strerror or exc}"
+    return None

@@ -1,0 +1,75 @@
+"""The task kind: a registered Python callable, run in a long-lived worker process.
+
+Threads cannot be killed, so tasks run in a process pool; the scheduler kills and replaces the
+worker of a run that times out or is cancelled. Django is set up once per worker.
+"""
+
+import contextlib
+import os
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from jobs import registry
+
+
+def clean_config(config: dict[str, Any]) -> dict[str, Any]:
+    name = config.get("task")
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError({"task": _("Choose a registered task.")}, code="required")
+    params = registry.clean_params(name.strip(), config.get("params") or {})
+    return {"task": name.strip(), "params": params}
+
+
+def worker_init() -> None:
+    # The worker dies with the scheduler, so a SIGKILLed scheduler leaves no task running behind
+    # it (its runs become `interrupted` on the next start). PR_SET_PDEATHSIG would follow the
+    # thread that forked the worker, not the process, so watch the parent instead.
+    parent = os.getppid()
+
+    def watch_parent() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
+    import django
+
+    django.setup()
+
+
+def run_in_worker(task_name: str, params: dict[str, Any], output_path: str) -> dict[str, Any]:
+    from django.conf import settings
+    from django.db import close_old_connections
+
+    from jobs.output import OutputCapture
+
+    capture = OutputCapture(
+        Path(output_path),
+        settings.CRONADMIN_OUTPUT_HEAD_BYTES,
+        settings.CRONADMIN_OUTPUT_TAIL_BYTES,
+    )
+    result: dict[str, Any] = {"pid": os.getpid()}
+    try:
+        registered = registry.get_task(task_name)
+        if registered is None:
+            raise LookupError(f"The task {task_name!r} is not registered in this worker.")
+        with contextlib.redirect_stdout(capture), contextlib.redirect_stderr(capture):
+            registered.func(**params)
+        result["state"] = "succeeded"
+    except Exception as exc:
+        result.update(
+            state="failed",
+            reason=f"{type(exc).__name__}: {exc}"[:500],
+            error=traceback.format_exc(),
+        )
+    finally:
+        capture.close()
+        close_old_connections()
+    return result

@@ -1,0 +1,259 @@
+"""The scheduler process: APScheduler wiring, keeping it in sync with the models, shutdown.
+
+Threads: APScheduler's own (computes fire times, hands slots to the engine), the engine (ledger
+and running work), and sync (change marker, reconcile, heartbeat). The main thread waits for a
+signal or for any thread to die; a dead thread stops the process loudly instead of leaving a
+half-working scheduler behind.
+"""
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from apscheduler.executors.base import BaseExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, connection
+from django.utils import timezone
+
+from jobs import services
+from jobs.models import ChangeMarker
+from jobs.scheduler import catchup
+from jobs.scheduler import node as nodes
+from jobs.scheduler.engine import Engine
+from jobs.scheduler.specs import JobSpec, load_specs
+from jobs.schedules import ScheduleTrigger
+
+logger = logging.getLogger("jobs.scheduler")
+
+
+class LedgerExecutor(BaseExecutor):
+    """Hands fired slots to the engine instead of running anything in APScheduler's thread."""
+
+    def __init__(self, sink: Callable[[int, list[datetime]], None]) -> None:
+        super().__init__()
+        self._sink = sink
+
+    def submit_job(self, job: Any, run_times: list[datetime]) -> None:
+        self._sink(int(job.id), run_times)
+
+    def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
+        self._sink(int(job.id), run_times)
+
+
+def _never_called() -> None:
+    raise AssertionError("the ledger executor never calls job functions")
+
+
+class SchedulerProcess:
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.failed = threading.Event()
+        self.signal_name = ""
+        self.engine: Engine | None = None
+        self.aps: BackgroundScheduler | None = None
+        self.node = None
+        self._db_failing_since: float | None = None
+
+    # --- start -------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        lock = nodes.single_scheduler_lock()
+        if lock:
+            lock.acquire()
+        try:
+            return self._run()
+        finally:
+            if lock:
+                lock.release()
+
+    def _run(self) -> int:
+        self.node = nodes.register_node()
+        term = nodes.take_lease(self.node)
+        interrupted = nodes.recover_after_crash(self.node)
+        if interrupted:
+            logger.warning(
+                "%d run(s) were left running by a stopped scheduler: interrupted", interrupted
+            )
+        logger.info("scheduler %s started (term %d)", self.node, term)
+
+        self.engine = Engine(
+            node_id=self.node.pk, term=term, host=self.node.host, pid=self.node.pid
+        )
+        marker = ChangeMarker.objects.get_or_create(id=1)[0].version
+        specs = load_specs()
+        self.engine.set_specs(specs)
+        # One instant splits the past (catch-up) from the future (APScheduler): no slot is in both.
+        split = timezone.now()
+        overdue = catchup.overdue_slots(specs, catchup.last_recorded_slots(), split)
+        if overdue:
+            logger.info("recording %d slot(s) that fell due while no scheduler ran", len(overdue))
+            self.engine.add_slots(overdue)
+
+        self.aps = BackgroundScheduler(
+            jobstores={"default": MemoryJobStore()},
+            executors={"default": LedgerExecutor(self.engine.fire)},
+            job_defaults={"misfire_grace_time": None, "coalesce": False, "max_instances": 1},
+            timezone=UTC,
+        )
+        for spec in specs.values():
+            self._schedule(spec, after=split)
+        self.aps.start()
+        nodes.mark_applied(self.node, marker)
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+        threads = [
+            threading.Thread(target=self._guard(self.engine.run, self.stop), name="engine"),
+            threading.Thread(target=self._guard(self._sync_loop, marker), name="sync"),
+        ]
+        for thread in threads:
+            thread.start()
+        while not self.stop.wait(0.5):
+            pass
+        return self._shutdown(threads)
+
+    def _guard(self, target: Callable[..., None], *args: Any) -> Callable[[], None]:
+        def guarded() -> None:
+            try:
+                target(*args)
+            except BaseException:
+                logger.critical(
+                    "the %s thread died; stopping the scheduler",
+                    threading.current_thread().name,
+                    exc_info=True,
+                )
+                self.failed.set()
+                self.stop.set()
+            finally:
+                connection.close()
+
+        return guarded
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self.signal_name = signal.Signals(signum).name
+        self.stop.set()
+
+    # --- keeping APScheduler in step with the models -----------------------------------------
+
+    def _schedule(self, spec: JobSpec, after: datetime | None = None) -> None:
+        assert self.aps is not None
+        schedule = spec.schedule()
+        if schedule is None:
+            logger.error(
+                "job %s (%s): its schedule %r does not parse; it will not fire",
+                spec.id,
+                spec.name,
+                spec.schedule_text,
+            )
+            self._unschedule(spec.id)
+            return
+        trigger = ScheduleTrigger(schedule, start_at=spec.start_at, end_at=spec.end_at)
+        options: dict[str, Any] = {}
+        if after is not None:
+            first = trigger.get_next_fire_time(after, after)
+            if first is None:
+                self._unschedule(spec.id)
+                return
+            options["next_run_time"] = first
+        self.aps.add_job(
+            _never_called,
+            trigger=trigger,
+            id=str(spec.id),
+            name=spec.name,
+            replace_existing=True,
+            **options,
+        )
+
+    def _unschedule(self, job_id: int) -> None:
+        assert self.aps is not None
+        if self.aps.get_job(str(job_id)) is not None:
+            self.aps.remove_job(str(job_id))
+
+    def reconcile(self) -> None:
+        assert self.engine is not None
+        old = self.engine.specs
+        specs = load_specs()
+        self.engine.set_specs(specs)
+        for job_id in old.keys() - specs.keys():
+            self._unschedule(job_id)
+        for job_id, spec in specs.items():
+            previous = old.get(job_id)
+            if previous is None or previous.timing_key() != spec.timing_key():
+                self._schedule(spec)
+
+    def _sync_loop(self, applied: int) -> None:
+        poll = settings.CRONADMIN_POLL_SECONDS
+        next_reconcile = time.monotonic() + settings.CRONADMIN_RECONCILE_SECONDS
+        next_heartbeat = 0.0
+        next_request_poll = 0.0
+        assert self.engine is not None and self.node is not None
+        while not self.stop.wait(poll):
+            try:
+                now = time.monotonic()
+                marker = ChangeMarker.objects.values_list("version", flat=True).get(id=1)
+                if marker != applied or now >= next_reconcile:
+                    self.reconcile()
+                    self.engine.request_poll()
+                    next_request_poll = now + 2.0
+                    next_reconcile = now + settings.CRONADMIN_RECONCILE_SECONDS
+                    if marker != applied:
+                        nodes.mark_applied(self.node, marker)
+                        applied = marker
+                elif now >= next_request_poll:
+                    # Run requests bump the marker, but a missed bump must not strand them.
+                    self.engine.request_poll()
+                    next_request_poll = now + 2.0
+                if now >= next_heartbeat:
+                    nodes.heartbeat(self.node)
+                    services.jobs_resume_due()
+                    next_heartbeat = now + settings.CRONADMIN_HEARTBEAT_SECONDS
+                self._db_ok()
+            except DatabaseError as exc:
+                self._db_error(exc)
+            finally:
+                close_old_connections()
+
+    def _db_error(self, exc: DatabaseError) -> None:
+        if self._db_failing_since is None:
+            self._db_failing_since = time.monotonic()
+            logger.error("database unavailable to the scheduler, retrying: %s", exc)
+        connection.close()
+        self.stop.wait(min(5.0, 0.5 + time.monotonic() - self._db_failing_since))
+
+    def _db_ok(self) -> None:
+        if self._db_failing_since is not None:
+            logger.warning(
+                "database reachable again after %.1f s", time.monotonic() - self._db_failing_since
+            )
+            self._db_failing_since = None
+
+    # --- stop --------------------------------------------------------------------------------
+
+    def _shutdown(self, threads: list[threading.Thread]) -> int:
+        assert self.engine is not None and self.aps is not None and self.node is not None
+        why = f"received {self.signal_name}" if self.signal_name else "a thread failed"
+        logger.info("scheduler stopping (%s): no new runs start", why)
+        self.aps.shutdown(wait=False)
+        for thread in threads:
+            thread.join(timeout=30)
+        grace = settings.CRONADMIN_SHUTDOWN_GRACE_SECONDS
+        running = self.engine.running_count()
+        if running:
+            logger.info("waiting up to %.0f s for %d running run(s)", grace, running)
+        self.engine.drain(
+            grace,
+            f"Cut short: the scheduler stopped ({why}) and the run did not finish within the "
+            f"{grace:.0f} s grace.",
+        )
+        try:
+            nodes.mark_stopped(self.node)
+        except DatabaseError:
+            logger.warning("could not mark this scheduler as stopped in the database")
+        logger.info("scheduler stopped")
+        return 1 if self.failed.is_set() else 0

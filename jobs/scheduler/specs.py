@@ -1,0 +1,108 @@
+"""An immutable snapshot of one job as the scheduler needs it, rebuilt from the models."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from jobs.models import Job
+from jobs.schedules import Schedule, ScheduleError, parse_schedule
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    id: int
+    name: str
+    version: int
+    kind: str
+    config: Any
+    schedule_text: str
+    timezone: str
+    schedule_anchor: datetime
+    start_at: datetime | None
+    end_at: datetime | None
+    state: str
+    paused_until: datetime | None
+    pause_note: str
+    timeout: int
+    max_retries: int
+    overlap: str
+    max_concurrent: int
+    misfire: str
+    misfire_limit: int
+    priority: int
+    retry_backoff: str
+    retry_backoff_seconds: int
+
+    @classmethod
+    def from_job(cls, job: Job) -> "JobSpec":
+        return cls(
+            id=job.pk,
+            name=job.name,
+            version=job.version,
+            kind=job.kind,
+            # Frozen dataclasses compare by value; JSON config is compared as its canonical text.
+            config=_freeze(job.config),
+            schedule_text=job.schedule,
+            timezone=job.timezone,
+            schedule_anchor=job.schedule_anchor,
+            start_at=job.start_at,
+            end_at=job.end_at,
+            state=job.state,
+            paused_until=job.paused_until,
+            pause_note=job.pause_note,
+            timeout=job.effective_timeout(),
+            max_retries=job.max_retries,
+            overlap=job.overlap,
+            max_concurrent=max(job.max_concurrent, 1),
+            misfire=job.misfire,
+            misfire_limit=job.misfire_limit,
+            priority=job.priority,
+            retry_backoff=job.retry_backoff,
+            retry_backoff_seconds=job.retry_backoff_seconds,
+        )
+
+    def schedule(self) -> Schedule | None:
+        # A definition written behind the services' back (raw SQL) may not parse: such a job
+        # simply does not fire, and the reconcile logs it.
+        try:
+            return parse_schedule(self.schedule_text, self.timezone, anchor=self.schedule_anchor)
+        except ScheduleError:
+            return None
+
+    def timing_key(self) -> tuple[Any, ...]:
+        """What decides the fire times: when it changes, the trigger is rebuilt."""
+        return (self.schedule_text, self.timezone, self.schedule_anchor, self.start_at, self.end_at)
+
+    def is_paused_at(self, instant: datetime) -> bool:
+        if self.state != Job.State.PAUSED:
+            return False
+        return self.paused_until is None or instant < self.paused_until
+
+    def params(self) -> dict[str, Any]:
+        return _thaw(self.config)
+
+    def retry_delay(self, attempt: int) -> float:
+        job = Job(
+            retry_backoff=self.retry_backoff, retry_backoff_seconds=self.retry_backoff_seconds
+        )
+        return job.retry_delay(attempt)
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return ("__list__", tuple(_freeze(v) for v in value))
+    return value
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, tuple):
+        if len(value) == 2 and value[0] == "__list__":
+            return [_thaw(v) for v in value[1]]
+        return {k: _thaw(v) for k, v in value}
+    return value
+
+
+def load_specs() -> dict[int, JobSpec]:
+    return {job.pk: JobSpec.from_job(job) for job in Job.objects.all().iterator(chunk_size=2000)}

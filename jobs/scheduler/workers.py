@@ -1,0 +1,218 @@
+"""Where runs execute: a process pool for tasks, threads for http and shell runs.
+
+A run that must stop (timeout, cancel, replace, shutdown) is stopped for real: the task's worker
+process is killed and replaced; http and shell runs watch their cancel event and deadline.
+"""
+
+import logging
+import multiprocessing
+import threading
+import traceback
+from collections.abc import Callable
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+from pebble import ProcessExpired, ProcessPool
+
+from jobs.kinds import task as task_kind
+from jobs.models import Job, Run
+from jobs.output import output_path, read_output, remove_output
+
+logger = logging.getLogger("jobs.scheduler")
+
+
+@dataclass
+class Completion:
+    run_id: int
+    job_id: int
+    state: str
+    reason: str = ""
+    error: str = ""
+    exit_code: int | None = None
+    http_status: int | None = None
+    output: str = ""
+    dropped: int = 0
+    pid: int | None = None
+    finished_at: datetime = field(default_factory=timezone.now)
+
+
+@dataclass
+class ActiveRun:
+    run_id: int
+    job_id: int
+    kind: str
+    attempt: int
+    first_run_id: int
+    scheduled_for: datetime
+    timeout: int
+    future: Future[Any] | None = None
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+    cancel_reason: str = ""
+    cancel_state: str = Run.State.CANCELLED
+
+    def cancel(self, reason: str, state: str = Run.State.CANCELLED) -> None:
+        if self.cancel_event.is_set():
+            return
+        self.cancel_reason = reason
+        self.cancel_state = state
+        self.cancel_event.set()
+        if self.kind == Job.Kind.TASK and self.future is not None:
+            # Pebble kills the worker process of a running future that is cancelled.
+            self.future.cancel()
+
+
+class WorkerPools:
+    def __init__(self, on_complete: Callable[[Completion], None]) -> None:
+        self.on_complete = on_complete
+        self.process_slots = settings.CRONADMIN_TASK_WORKERS
+        self.thread_slots = settings.CRONADMIN_THREAD_WORKERS
+        # spawn, not fork: forking a threaded process can copy held locks and open DB sockets.
+        self.processes = ProcessPool(
+            max_workers=self.process_slots,
+            initializer=task_kind.worker_init,
+            context=multiprocessing.get_context("spawn"),
+        )
+        self.threads = ThreadPoolExecutor(
+            max_workers=self.thread_slots, thread_name_prefix="cronadmin-run"
+        )
+
+    def pool_of(self, kind: str) -> str:
+        return "process" if kind == Job.Kind.TASK else "thread"
+
+    def capacity(self, pool: str) -> int:
+        return self.process_slots if pool == "process" else self.thread_slots
+
+    def start(self, active: ActiveRun, config: dict[str, Any]) -> None:
+        path = output_path(active.run_id)
+        if active.kind == Job.Kind.TASK:
+            future = self.processes.schedule(
+                task_kind.run_in_worker,
+                args=(config["task"], config.get("params") or {}, str(path)),
+                timeout=active.timeout,
+            )
+            active.future = future
+            future.add_done_callback(lambda f: self._task_done(active, f))
+        else:
+            active.future = self.threads.submit(self._run_in_thread, active, config)
+            active.future.add_done_callback(lambda f: self._thread_done(active, f))
+
+    def _task_done(self, active: ActiveRun, future: Future[Any]) -> None:
+        try:
+            result = future.result()
+            completion = Completion(
+                run_id=active.run_id,
+                job_id=active.job_id,
+                state=result["state"],
+                reason=result.get("reason", ""),
+                error=result.get("error", ""),
+                pid=result.get("pid"),
+            )
+        except FutureTimeout:
+            completion = Completion(
+                active.run_id,
+                active.job_id,
+                Run.State.TIMED_OUT,
+                reason=f"Stopped after its {active.timeout} s timeout; its worker process was "
+                "killed.",
+            )
+        except CancelledError:
+            completion = Completion(
+                active.run_id, active.job_id, active.cancel_state, reason=active.cancel_reason
+            )
+        except ProcessExpired as exc:
+            completion = Completion(
+                active.run_id,
+                active.job_id,
+                Run.State.FAILED,
+                reason=f"The worker process died running the task (exit code {exc.exitcode}).",
+                exit_code=exc.exitcode,
+            )
+        except Exception as exc:
+            completion = Completion(
+                active.run_id,
+                active.job_id,
+                Run.State.FAILED,
+                reason=f"{type(exc).__name__}: {exc}"[:500],
+                error=traceback.format_exc(),
+            )
+        self._finish(active, completion)
+
+    def _run_in_thread(self, active: ActiveRun, config: dict[str, Any]) -> Completion:
+        from jobs.kinds import http, shell
+        from jobs.output import OutputCapture
+
+        capture = OutputCapture(
+            output_path(active.run_id),
+            settings.CRONADMIN_OUTPUT_HEAD_BYTES,
+            settings.CRONADMIN_OUTPUT_TAIL_BYTES,
+        )
+        try:
+            if active.kind == Job.Kind.HTTP:
+                # The same key for every attempt of a run lets the receiver drop duplicates.
+                result = http.execute(
+                    config,
+                    deadline_seconds=active.timeout,
+                    idempotency_key=f"cronadmin-run-{active.first_run_id}",
+                    output=capture,
+                    cancel=active.cancel_event,
+                )
+            else:
+                result = shell.execute(
+                    config,
+                    deadline_seconds=active.timeout,
+                    output=capture,
+                    cancel=active.cancel_event,
+                    env_extra={
+                        "CRONADMIN_RUN_ID": str(active.run_id),
+                        "CRONADMIN_JOB_ID": str(active.job_id),
+                    },
+                )
+        finally:
+            capture.close()
+            close_old_connections()
+        state, reason = result.state, result.reason
+        if state == Run.State.CANCELLED and active.cancel_reason:
+            state, reason = active.cancel_state, active.cancel_reason
+        return Completion(
+            active.run_id,
+            active.job_id,
+            state,
+            reason=reason,
+            error=result.error,
+            exit_code=result.exit_code,
+            http_status=result.http_status,
+        )
+
+    def _thread_done(self, active: ActiveRun, future: Future[Completion]) -> None:
+        try:
+            completion = future.result()
+        except Exception as exc:
+            completion = Completion(
+                active.run_id,
+                active.job_id,
+                Run.State.FAILED,
+                reason=f"{type(exc).__name__}: {exc}"[:500],
+                error=traceback.format_exc(),
+            )
+        self._finish(active, completion)
+
+    def _finish(self, active: ActiveRun, completion: Completion) -> None:
+        path = output_path(active.run_id)
+        try:
+            completion.output, completion.dropped = read_output(path)
+            remove_output(path)
+        except OSError:
+            logger.warning("run %s: could not read its output", active.run_id, exc_info=True)
+        completion.finished_at = timezone.now()
+        self.on_complete(completion)
+
+    def shutdown(self) -> None:
+        self.processes.stop()
+        self.processes.join(timeout=5)
+        self.threads.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,622 @@
+"""Schedules: the strict parser, the fire instants (DST!) and the APScheduler trigger.
+
+Pure time logic: no database, no Django. Every instant handed out is an aware UTC datetime.
+
+DST follows Debian cron. A job at a fixed local time (neither the minute nor the hour field
+starts with `*`) runs once per local date: a wall time inside a spring-forward gap runs at the
+first instant after the gap, an ambiguous one (fall back) only at its first occurrence. Every
+other job runs by elapsed time: it fires at each real instant whose wall time matches, so
+`*/15 * * * *` stays 15 real minutes apart through both changes.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from datetime import timezone as FixedOffset
+from functools import cache
+from itertools import islice, pairwise, takewhile
+from typing import Any
+from zoneinfo import ZoneInfo, available_timezones
+
+from apscheduler.triggers.base import BaseTrigger
+
+from jobs import schedule_describe
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+TICK = timedelta(microseconds=1)
+# Like cronsim: a cron expression that matches nothing within 50 years never fires.
+HORIZON_YEARS = 50
+MAX_EVERY = timedelta(days=366)
+MACROS = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+
+
+class ScheduleError(ValueError):
+    def __init__(self, message: str, *, code: str, message_zh: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.message_zh = message_zh
+
+    def message_for(self, language: str) -> str:
+        return self.message_zh if language.lower().startswith("zh") else self.message
+
+
+# --- time zones ----------------------------------------------------------------------------
+
+
+@cache
+def _zone_names() -> frozenset[str]:
+    # "localtime" depends on the host and "Factory" is no place: neither is an IANA zone to keep.
+    return frozenset(available_timezones() - {"localtime", "Factory", "posixrules"})
+
+
+def parse_timezone(name: str) -> ZoneInfo:
+    name = name.strip()
+    if not name:
+        raise ScheduleError(
+            "Time zone is empty; use an IANA name such as Europe/Berlin or UTC",
+            code="unknown_timezone",
+            message_zh="时区为空；请使用 IANA 时区名，例如 Asia/Shanghai 或 UTC",
+        )
+    if name not in _zone_names():
+        hint = next((z for z in _zone_names() if z.lower() == name.lower()), None)
+        en_hint = f" (did you mean {hint}?)" if hint else "; use an IANA name such as Europe/Berlin"
+        zh_hint = f"（是否应为 {hint}？）" if hint else "；请使用 IANA 时区名，例如 Asia/Shanghai"
+        raise ScheduleError(
+            f"Unknown time zone '{name}'{en_hint}",
+            code="unknown_timezone",
+            message_zh=f"未知时区“{name}”{zh_hint}",
+        )
+    return ZoneInfo(name)
+
+
+# --- cron fields ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    name_zh: str
+    low: int
+    high: int
+    star_high: int  # "*" and "N/step" end here: day-of-week 7 is only an alias of 0
+    names: tuple[str, ...] = ()
+    first_name: int = 0
+
+    def fail(self, code: str, en: str, zh: str) -> ScheduleError:
+        return ScheduleError(
+            f"{self.name} field: {en}", code=code, message_zh=f"{self.name_zh}字段：{zh}"
+        )
+
+
+SECOND = _Field("Second", "秒", 0, 59, 59)
+MINUTE = _Field("Minute", "分钟", 0, 59, 59)
+HOUR = _Field("Hour", "小时", 0, 23, 23)
+DAY = _Field("Day-of-month", "日期", 1, 31, 31)
+MONTH = _Field("Month", "月份", 1, 12, 12, tuple(m.lower() for m in calendar.month_abbr[1:]), 1)
+WEEKDAY = _Field("Day-of-week", "星期", 0, 7, 6, ("sun", "mon", "tue", "wed", "thu", "fri", "sat"))
+NUMBER = re.compile(r"[0-9]+")
+
+
+@dataclass
+class _Terms:
+    values: set[int] = field(default_factory=set)
+    last_day: bool = False  # L
+    last_workday: bool = False  # LW
+    nth: set[tuple[int, int]] = field(default_factory=set)  # fri#2 -> (5, 2)
+    last_weekdays: set[int] = field(default_factory=set)  # friL -> 5
+    text: list[str] = field(default_factory=list)  # as written, lower case
+    numeric: list[str] = field(default_factory=list)  # names as numbers, for the describer
+
+
+def _value(f: _Field, s: str, term: str, *, range_end: bool = False) -> int:
+    if NUMBER.fullmatch(s):
+        value = int(s)
+        if not f.low <= value <= f.high:
+            en, zh = f"{s} is out of range {f.low}-{f.high}", f"{s} 超出范围 {f.low}-{f.high}"
+            raise f.fail("out_of_range", en, zh)
+        return value
+    if s in f.names:
+        value = f.names.index(s) + f.first_name
+        # "mon-sun" means Monday to Sunday, so a Sunday that ends a range is 7, not 0.
+        return 7 if f is WEEKDAY and range_end and value == 0 else value
+    if not s:
+        raise f.fail("bad_value", f"'{term}' is incomplete", f"“{term}”不完整")
+    names = f" or a name {f.names[0]}-{f.names[-1]}" if f.names else ""
+    names_zh = f"或名称 {f.names[0]}-{f.names[-1]}" if f.names else ""
+    raise f.fail(
+        "bad_value",
+        f"'{s}' is not a number{names} (allowed: {f.low}-{f.high})",
+        f"“{s}”不是数字{names_zh}（允许 {f.low}-{f.high}）",
+    )
+
+
+def _step(f: _Field, s: str) -> int:
+    top = f.star_high - f.low
+    if not NUMBER.fullmatch(s) or not 1 <= int(s) <= top:
+        raise f.fail(
+            "bad_step", f"step '{s}' is out of range 1-{top}", f"步长“{s}”超出范围 1-{top}"
+        )
+    return int(s)
+
+
+def _term(f: _Field, term: str, acc: _Terms) -> None:
+    if f is DAY and term in ("l", "lw"):
+        acc.last_day |= term == "l"
+        acc.last_workday |= term == "lw"
+        acc.text.append(term.upper())
+        acc.numeric.append(term.upper())
+        return
+    if "#" in term:
+        if f is not WEEKDAY:
+            raise f.fail(
+                "bad_value", "'#' is only allowed in the day-of-week field", "“#”只能用于星期字段"
+            )
+        day_text, _, nth = term.partition("#")
+        day = _value(f, day_text, term)
+        if not NUMBER.fullmatch(nth) or not 1 <= int(nth) <= 5:
+            raise f.fail(
+                "bad_nth",
+                f"'#{nth}' in '{term}' is not a week of the month; use #1-#5 (1-5)",
+                f"“{term}”中的“#{nth}”不是当月的第几周；请使用 #1-#5（1-5）",
+            )
+        acc.nth.add((day % 7, int(nth)))
+        acc.text.append(term)
+        acc.numeric.append(f"{day}#{int(nth)}")
+        return
+    if f is WEEKDAY and len(term) > 1 and term.endswith("l"):
+        day = _value(f, term[:-1], term)
+        acc.last_weekdays.add(day % 7)
+        acc.text.append(f"{term[:-1]}L")
+        acc.numeric.append(f"{day}L")
+        return
+    base, slash, step_text = term.partition("/")
+    step = _step(f, step_text) if slash else 1
+    if base == "*":
+        low, high, numeric = f.low, f.star_high, "*"
+    elif "-" in base:
+        first, _, last = base.partition("-")
+        low, high = _value(f, first, term), _value(f, last, term, range_end=True)
+        if high < low:
+            raise f.fail(
+                "bad_range",
+                f"range '{base}' runs backwards; write the smaller value first",
+                f"范围“{base}”是倒序的；请把较小的值写在前面",
+            )
+        numeric = f"{low}-{high}"
+    else:
+        low = _value(f, base, term)
+        high, numeric = (f.star_high if slash else low), str(low)
+    # Day-of-week 7 is Sunday, as is 0.
+    values = {v % 7 if f is WEEKDAY else v for v in range(low, high + 1, step)}
+    acc.values |= values
+    acc.text.append(term)
+    if slash and f is WEEKDAY and base != "*":
+        # cron-descriptor reads a stepped weekday range as "every 2 weeks": spell the days out.
+        numeric = ",".join(str(v) for v in sorted(values))
+    elif slash:
+        numeric = f"{'*' if base == '*' else f'{low}-{high}'}/{step}"
+    acc.numeric.append(numeric)
+
+
+def _field(f: _Field, text: str) -> _Terms:
+    acc = _Terms()
+    for term in text.split(","):
+        if not term:
+            raise f.fail("bad_value", f"empty item in the list '{text}'", f"列表“{text}”中有空项")
+        _term(f, term, acc)
+    return acc
+
+
+@dataclass(frozen=True)
+class _Cron:
+    seconds: tuple[int, ...]
+    minutes: tuple[int, ...]
+    hours: tuple[int, ...]
+    days: frozenset[int]
+    months: frozenset[int]
+    weekdays: frozenset[int]  # 0 = Sunday
+    nth_weekdays: frozenset[tuple[int, int]]
+    last_weekdays: frozenset[int]
+    last_day: bool
+    last_workday: bool
+    # Debian cron: day-of-month and day-of-week are OR'ed unless either starts with "*".
+    days_and: bool
+    fixed_time: bool
+    numeric: str
+
+    def matches(self, day: date) -> bool:
+        length = calendar.monthrange(day.year, day.month)[1]
+        dom = (
+            day.day in self.days
+            or (self.last_day and day.day == length)
+            or (self.last_workday and day.day == _last_workday(day, length))
+        )
+        weekday = day.isoweekday() % 7
+        dow = (
+            weekday in self.weekdays
+            or (weekday, (day.day + 6) // 7) in self.nth_weekdays
+            or (weekday in self.last_weekdays and day.day + 7 > length)
+        )
+        return (dom and dow) if self.days_and else (dom or dow)
+
+    def times_of_day(self, after: tuple[int, int, int]) -> Iterator[tuple[int, int, int]]:
+        """(hour, minute, second) strictly after `after`, in order."""
+        for h in self.hours:
+            if h < after[0]:
+                continue
+            for m in self.minutes:
+                if (h, m) < after[:2]:
+                    continue
+                for s in self.seconds:
+                    if (h, m, s) > after:
+                        yield h, m, s
+
+
+def _last_workday(day: date, length: int) -> int:
+    last = day.replace(day=length).weekday()
+    return length - max(0, last - 4)
+
+
+def _parse_cron(fields: list[str]) -> tuple[_Cron, str]:
+    if len(fields) not in (5, 6):
+        n = len(fields)
+        raise ScheduleError(
+            "Expected 5 fields (minute hour day-of-month month day-of-week) or 6 with seconds "
+            f"first, but got {n} field{'' if n == 1 else 's'}",
+            code="field_count",
+            message_zh="应为 5 个字段（分 时 日 月 星期），或以秒开头的 6 个字段，"
+            f"实际为 {n} 个字段",
+        )
+    with_seconds = len(fields) == 6
+    if not with_seconds:
+        fields = ["0", *fields]
+    seconds, minutes, hours, days, months, weekdays = (
+        _field(f, text)
+        for f, text in zip((SECOND, MINUTE, HOUR, DAY, MONTH, WEEKDAY), fields, strict=True)
+    )
+    cron = _Cron(
+        seconds=tuple(sorted(seconds.values)),
+        minutes=tuple(sorted(minutes.values)),
+        hours=tuple(sorted(hours.values)),
+        days=frozenset(days.values),
+        months=frozenset(months.values),
+        weekdays=frozenset(weekdays.values),
+        nth_weekdays=frozenset(weekdays.nth),
+        last_weekdays=frozenset(weekdays.last_weekdays),
+        last_day=days.last_day,
+        last_workday=days.last_workday,
+        days_and=fields[3].startswith("*") or fields[5].startswith("*"),
+        fixed_time=not fields[1].startswith("*") and not fields[2].startswith("*"),
+        numeric=" ".join(
+            ",".join(t.numeric) for t in (seconds, minutes, hours, days, months, weekdays)
+        ),
+    )
+    parts = [",".join(t.text) for t in (seconds, minutes, hours, days, months, weekdays)]
+    return cron, " ".join(parts if with_seconds else parts[1:])
+
+
+# --- @every and one-off dates ----------------------------------------------------------------
+
+DURATION = re.compile(r"(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?")
+ONE_OFF = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?"
+    r"(Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?",
+    re.IGNORECASE,
+)
+
+
+def _parse_every(duration: str) -> tuple[timedelta, str]:
+    duration = duration.replace(" ", "")
+    match = DURATION.fullmatch(duration)
+    if not duration or not match:
+        raise ScheduleError(
+            f"'@every {duration}' needs a duration such as 90s, 15m or 1h30m (units h, m, s in "
+            "that order)",
+            code="bad_duration",
+            message_zh=f"“@every {duration}”需要一个时长，例如 90s、15m 或 1h30m"
+            "（单位 h、m、s，按此顺序）",
+        )
+    h, m, s = (int(x or 0) for x in match.groups())
+    interval = timedelta(hours=h, minutes=m, seconds=s)
+    if not timedelta(seconds=1) <= interval <= MAX_EVERY:
+        raise ScheduleError(
+            f"'@every {duration}' must be between 1s and 8784h (366 days)",
+            code="bad_duration",
+            message_zh=f"“@every {duration}”必须在 1s 到 8784h（366 天）之间",
+        )
+    return interval, f"@every {duration}"
+
+
+def _parse_once(text: str, tz: ZoneInfo) -> tuple[datetime, str]:
+    match = ONE_OFF.fullmatch(text)
+    try:
+        if not match:
+            raise ValueError(text)
+        year, month, day, hour, minute, second = (int(g or 0) for g in match.groups()[:6])
+        wall = datetime(year, month, day, hour, minute, second)
+        offset = match.group(7)
+        if offset is None:
+            instant = _resolve_wall_time(wall, tz)
+        elif offset.upper() == "Z":
+            instant = wall.replace(tzinfo=UTC)
+        else:
+            sign = -1 if offset[0] == "-" else 1
+            delta = timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6]))
+            instant = wall.replace(tzinfo=FixedOffset(sign * delta)).astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ScheduleError(
+            f"'{text}' is not a valid date and time; write it like 2026-12-01 09:00 or "
+            "2026-12-01T09:00:00",
+            code="bad_datetime",
+            message_zh=f"“{text}”不是有效的日期时间；"
+            "请写成 2026-12-01 09:00 或 2026-12-01T09:00:00",
+        ) from None
+    normalized = wall.strftime("%Y-%m-%d %H:%M:%S" if second else "%Y-%m-%d %H:%M")
+    return instant, normalized + (offset.upper() if offset else "")
+
+
+# --- DST ---------------------------------------------------------------------------------------
+
+
+def _offset(tz: ZoneInfo, instant: datetime) -> timedelta:
+    return instant.astimezone(tz).utcoffset()  # type: ignore[return-value]
+
+
+def _first_change(
+    tz: ZoneInfo, start: datetime, end: datetime, offset: timedelta
+) -> datetime | None:
+    """The first instant in (start, end] whose UTC offset is not `offset`, to the second."""
+    # Offsets change at most a few times a year, so sampling every 12 hours cannot step over
+    # a change and its reversal.
+    previous = start
+    while previous < end:
+        probe = min(previous + timedelta(hours=12), end)
+        if _offset(tz, probe) != offset:
+            low = int(previous.timestamp() // 1)  # still at `offset`
+            high = -int(-probe.timestamp() // 1)  # already past the change
+            while high - low > 1:
+                middle = (low + high) // 2
+                if _offset(tz, datetime.fromtimestamp(middle, UTC)) == offset:
+                    low = middle
+                else:
+                    high = middle
+            return datetime.fromtimestamp(high, UTC)
+        previous = probe
+    return None
+
+
+def _resolve_wall_time(wall: datetime, tz: ZoneInfo) -> datetime:
+    """The instant a fixed-time job runs for naive local `wall`, per Debian cron."""
+    # fold=0 picks the first of the two occurrences of an ambiguous (fall-back) wall time.
+    instant = wall.replace(tzinfo=tz).astimezone(UTC)
+    if instant.astimezone(tz).replace(tzinfo=None) == wall:
+        return instant
+    # `wall` falls in a spring-forward gap: run at the first instant after it, the transition.
+    # With fold=1 a gap time maps to an instant just before the transition.
+    before = wall.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    return _first_change(tz, before, instant, _offset(tz, before)) or instant
+
+
+def _wall_times(cron: _Cron, start: datetime) -> Iterator[datetime]:
+    """Naive wall times matching `cron`, strictly after naive `start`, for HORIZON_YEARS."""
+    day = start.date()
+    after = (start.hour, start.minute, start.second)
+    give_up = day.year + HORIZON_YEARS
+    while day.year <= give_up:
+        if day.month not in cron.months:
+            day = (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+        else:
+            if cron.matches(day):
+                for h, m, s in cron.times_of_day(after):
+                    yield datetime(day.year, day.month, day.day, h, m, s)
+                    give_up = day.year + HORIZON_YEARS
+            day += timedelta(days=1)
+        after = (-1, -1, -1)
+
+
+def _fixed_time_fires(cron: _Cron, tz: ZoneInfo, after: datetime) -> Iterator[datetime]:
+    # Wall times map to instants without going backwards (gap times all land on the
+    # transition), so skipping those not after the last one keeps the output strictly
+    # increasing and runs a gap or an ambiguous hour once.
+    last = after
+    for wall in _wall_times(cron, after.astimezone(tz).replace(tzinfo=None)):
+        instant = _resolve_wall_time(wall, tz)
+        if instant > last:
+            yield instant
+            last = instant
+
+
+def _elapsed_fires(cron: _Cron, tz: ZoneInfo, after: datetime) -> Iterator[datetime]:
+    # Between offset changes local time is UTC plus a constant, so the wall times matching the
+    # expression map one to one onto real instants. At a change, start over with the new offset.
+    since, bound = after, after  # `since` has offset `offset`; fires are > `bound`
+    while True:
+        offset = _offset(tz, since)
+        start = (bound + offset).replace(tzinfo=None)
+        for wall in _wall_times(cron, start):
+            instant = (wall - offset).replace(tzinfo=UTC)
+            change = _first_change(tz, since, instant, offset)
+            if change is not None:
+                since, bound = change, change - TICK
+                break
+            yield instant
+            since = instant
+        else:
+            return
+
+
+def _every_fires(interval: timedelta, anchor: datetime, after: datetime) -> Iterator[datetime]:
+    # Slots are counted from a stored anchor (the instant the job's schedule was set, or the
+    # Unix epoch) so they do not move when the scheduler restarts.
+    k = (after - anchor) // interval + 1
+    while True:
+        yield anchor + k * interval
+        k += 1
+
+
+# --- the schedule --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Schedule:
+    text: str
+    tz: ZoneInfo
+    kind: str  # "cron" | "every" | "once" | "manual"
+    interval: timedelta | None = None
+    anchor: datetime = EPOCH
+    _cron: _Cron | None = field(default=None, repr=False)
+    _once: datetime | None = field(default=None, repr=False)
+
+    def _fires(self, after: datetime) -> Iterator[datetime]:
+        if after.tzinfo is None or after.utcoffset() is None:
+            raise ValueError("schedule times must be timezone-aware")
+        after = after.astimezone(UTC)
+        try:
+            if self._cron is not None:
+                fires = _fixed_time_fires if self._cron.fixed_time else _elapsed_fires
+                yield from fires(self._cron, self.tz, after)
+            elif self.interval is not None:
+                yield from _every_fires(self.interval, self.anchor, after)
+            elif self._once is not None and self._once > after:
+                yield self._once
+        except OverflowError:  # past year 9999
+            return
+
+    def next_after(self, after: datetime) -> datetime | None:
+        """First fire instant strictly after `after`, in UTC; None if it never fires again."""
+        return next(self._fires(after), None)
+
+    def next_runs(self, count: int, after: datetime) -> list[datetime]:
+        return list(islice(self._fires(after), max(count, 0)))
+
+    def slots_between(self, start: datetime, end: datetime, limit: int) -> list[datetime]:
+        """Fire instants in (start, end], the first `limit` of them."""
+        return list(islice(takewhile(lambda t: t <= end, self._fires(start)), max(limit, 0)))
+
+    def never_fires(self, now: datetime | None = None) -> bool:
+        return self.next_after(now or datetime.now(UTC)) is None
+
+    def min_interval(self, now: datetime | None = None) -> timedelta | None:
+        """Smallest gap between consecutive fires over the next 50."""
+        if self.interval is not None:
+            return self.interval
+        fires = self.next_runs(50, now or datetime.now(UTC))
+        return min((b - a for a, b in pairwise(fires)), default=None)
+
+    def describe(self, language: str = "en") -> str:
+        zh = language.lower().startswith("zh")
+        if self.kind == "manual":
+            return schedule_describe.manual(zh)
+        if self.kind == "every":
+            return schedule_describe.every(self.text.removeprefix("@every "), zh)
+        if self._once is not None:
+            return schedule_describe.once(self._once.astimezone(self.tz), self.tz.key, zh)
+        assert self._cron is not None
+        if self.text in MACROS:
+            return schedule_describe.macro(self.text, zh)
+        return schedule_describe.cron(self._cron.numeric, zh)
+
+
+def parse_schedule(text: str, timezone: str = "UTC", anchor: datetime | None = None) -> Schedule:
+    """Parse strictly. `anchor` is where `@every` intervals are counted from (default: epoch)."""
+    tz = parse_timezone(timezone)
+    text = " ".join(text.split())
+    lowered = text.lower()
+    if not text:
+        raise ScheduleError(
+            "Schedule is empty; enter a cron expression such as '0 9 * * 1-5', a macro such as "
+            "@daily, or @manual",
+            code="empty",
+            message_zh="计划为空；请输入 cron 表达式（如“0 9 * * 1-5”）、宏（如 @daily）或 @manual",
+        )
+    if lowered.startswith("@"):
+        name, _, argument = lowered.partition(" ")
+        if name == "@every":
+            interval, normalized = _parse_every(argument)
+            if anchor is not None:
+                if anchor.tzinfo is None or anchor.utcoffset() is None:
+                    raise ValueError("the anchor must be timezone-aware")
+                anchor = anchor.astimezone(UTC)
+            return Schedule(normalized, tz, "every", interval=interval, anchor=anchor or EPOCH)
+        if name == "@manual" and not argument:
+            return Schedule(name, tz, "manual")
+        if name in MACROS and not argument:
+            cron, _ = _parse_cron(MACROS[name].split())
+            return Schedule(name, tz, "cron", _cron=cron)
+        raise ScheduleError(
+            f"Unknown macro '{lowered}'; use @yearly, @annually, @monthly, @weekly, @daily, "
+            "@midnight, @hourly, @every <duration> or @manual",
+            code="bad_macro",
+            message_zh=f"未知的宏“{lowered}”；可用 @yearly、@annually、@monthly、@weekly、@daily、"
+            "@midnight、@hourly、@every <时长> 或 @manual",
+        )
+    if re.match(r"[0-9]{4}-", text):
+        instant, normalized = _parse_once(text, tz)
+        return Schedule(normalized, tz, "once", _once=instant)
+    cron, normalized = _parse_cron(lowered.split(" "))
+    return Schedule(normalized, tz, "cron", _cron=cron)
+
+
+# --- APScheduler ---------------------------------------------------------------------------
+
+
+class ScheduleTrigger(BaseTrigger):
+    """Fires a Schedule; never APScheduler's CronTrigger, whose crontab reading differs."""
+
+    __slots__ = ("schedule", "start_at", "end_at")
+
+    def __init__(
+        self, schedule: Schedule, start_at: datetime | None = None, end_at: datetime | None = None
+    ) -> None:
+        for bound in (start_at, end_at):
+            if bound is not None and bound.utcoffset() is None:
+                raise ValueError("start_at and end_at must be timezone-aware")
+        self.schedule = schedule
+        self.start_at = start_at
+        self.end_at = end_at
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        after = now - TICK if previous_fire_time is None else previous_fire_time
+        if self.start_at is not None:
+            after = max(after, self.start_at - TICK)
+        fire = self.schedule.next_after(after)
+        if fire is None or (self.end_at is not None and fire > self.end_at):
+            return None
+        return fire
+
+    # Job stores pickle triggers: keep the text, not our internals, so upgrades stay readable.
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "text": self.schedule.text,
+            "timezone": self.schedule.tz.key,
+            "anchor": self.schedule.anchor,
+            "start_at": self.start_at,
+            "end_at": self.end_at,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.schedule = parse_schedule(state["text"], state["timezone"], state.get("anchor"))
+        self.start_at = state["start_at"]
+        self.end_at = state["end_at"]
+
+    def __str__(self) -> str:
+        return f"schedule[{self.schedule.text} {self.schedule.tz.key}]"
+
+    def __repr__(self) -> str:
+        return f"<ScheduleTrigger ({self.schedule.text!r}, {self.schedule.tz.key!r})>"

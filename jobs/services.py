@@ -1,0 +1,249 @@
+"""Every write to jobs and runs goes through here; the web pages and the API call these.
+
+Each service validates, writes in one transaction and leaves the change marker bumped: database
+triggers bump it for writes to the jobs table, and run requests bump it explicitly, so the
+scheduler sees the change on its next poll.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from jobs.models import ChangeMarker, Job, JobVersion, Run
+
+# Fields that make up a job's definition: versioned, compared and exported.
+DEFINITION_FIELDS = (
+    "name",
+    "description",
+    "kind",
+    "config",
+    "schedule",
+    "timezone",
+    "start_at",
+    "end_at",
+    "timeout_seconds",
+    "max_retries",
+    "retry_backoff",
+    "retry_backoff_seconds",
+    "overlap",
+    "max_concurrent",
+    "misfire",
+    "misfire_limit",
+    "labels",
+    "priority",
+)
+# Scheduling-relevant fields whose change re-anchors the schedule (slots before are not owed).
+ANCHOR_FIELDS = ("schedule", "timezone", "start_at")
+
+Actor = AbstractBaseUser | None
+
+
+def _user(actor: Actor) -> Any:
+    return actor if actor is not None and actor.is_authenticated else None
+
+
+def _check_kind_allowed(actor: Actor, kind: str) -> None:
+    # Shell commands run with the scheduler's privileges: only administrators may define them.
+    if kind == Job.Kind.SHELL and actor is not None and not actor.is_superuser:
+        raise PermissionDenied(_("Only administrators may create or change shell jobs."))
+
+
+def job_definition(job: Job) -> dict[str, Any]:
+    definition: dict[str, Any] = {}
+    for name in DEFINITION_FIELDS:
+        value = getattr(job, name)
+        definition[name] = value.isoformat() if isinstance(value, datetime) else value
+    return definition
+
+
+def _save_version(job: Job, actor: Actor) -> None:
+    JobVersion.objects.create(
+        job=job, version=job.version, definition=job_definition(job), created_by=_user(actor)
+    )
+
+
+def bump_change_marker() -> None:
+    ChangeMarker.objects.filter(id=1).update(version=F("version") + 1, changed_at=timezone.now())
+
+
+@transaction.atomic
+def job_create(
+    *,
+    actor: Actor,
+    name: str,
+    kind: str,
+    schedule: str,
+    config: dict[str, Any] | None = None,
+    schedule_anchor: datetime | None = None,
+    **fields: Any,
+) -> Job:
+    _check_kind_allowed(actor, kind)
+    unknown = set(fields) - set(DEFINITION_FIELDS) - {"state", "paused_until", "pause_note"}
+    if unknown:
+        raise TypeError(f"job_create() got unknown fields: {', '.join(sorted(unknown))}")
+    job = Job(
+        name=name,
+        kind=kind,
+        schedule=schedule,
+        config=config or {},
+        timezone=fields.pop("timezone", "UTC"),
+        created_by=_user(actor),
+        updated_by=_user(actor),
+        **fields,
+    )
+    if schedule_anchor is not None:
+        job.schedule_anchor = schedule_anchor
+    job.full_clean()
+    job.save()
+    _save_version(job, actor)
+    return job
+
+
+@transaction.atomic
+def job_update(*, actor: Actor, job: Job, **changes: Any) -> Job:
+    unknown = set(changes) - set(DEFINITION_FIELDS)
+    if unknown:
+        raise TypeError(f"job_update() got unknown fields: {', '.join(sorted(unknown))}")
+    job = Job.objects.select_for_update().get(pk=job.pk)
+    _check_kind_allowed(actor, job.kind)
+    _check_kind_allowed(actor, changes.get("kind", job.kind))
+    before = job_definition(job)
+    for name, value in changes.items():
+        setattr(job, name, value)
+    job.full_clean()
+    after = job_definition(job)
+    if after == before:
+        return job
+    if any(before[f] != after[f] for f in ANCHOR_FIELDS):
+        job.schedule_anchor = timezone.now()
+    job.version += 1
+    job.updated_by = _user(actor)
+    job.save()
+    _save_version(job, actor)
+    return job
+
+
+@transaction.atomic
+def job_pause(*, actor: Actor, job: Job, until: datetime | None = None, note: str = "") -> Job:
+    if until is not None and until <= timezone.now():
+        raise ValidationError({"until": _("“Paused until” must be in the future.")})
+    if len(note) > 500:
+        raise ValidationError({"note": _("Keep the note under 500 characters.")})
+    job = Job.objects.select_for_update().get(pk=job.pk)
+    job.state = Job.State.PAUSED
+    job.paused_until = until
+    job.pause_note = note
+    job.updated_by = _user(actor)
+    job.save(update_fields=["state", "paused_until", "pause_note", "updated_by", "updated_at"])
+    return job
+
+
+@transaction.atomic
+def job_resume(*, actor: Actor, job: Job) -> Job:
+    job = Job.objects.select_for_update().get(pk=job.pk)
+    if job.state == Job.State.ACTIVE:
+        return job
+    job.state = Job.State.ACTIVE
+    job.paused_until = None
+    job.pause_note = ""
+    job.updated_by = _user(actor)
+    job.save(update_fields=["state", "paused_until", "pause_note", "updated_by", "updated_at"])
+    return job
+
+
+@transaction.atomic
+def jobs_resume_due(*, now: datetime | None = None) -> list[Job]:
+    """Resume the jobs whose pause has run out; the scheduler calls this."""
+    now = now or timezone.now()
+    due = list(
+        Job.objects.select_for_update().filter(state=Job.State.PAUSED, paused_until__lte=now)
+    )
+    return [job_resume(actor=None, job=job) for job in due]
+
+
+@transaction.atomic
+def job_delete(*, actor: Actor, job: Job) -> None:
+    _check_kind_allowed(actor, job.kind)
+    Job.objects.filter(pk=job.pk).delete()
+
+
+@transaction.atomic
+def job_run_now(*, actor: Actor, job: Job, trigger: str = Run.Trigger.MANUAL) -> Run:
+    if trigger not in (Run.Trigger.MANUAL, Run.Trigger.API):
+        raise ValueError(f"job_run_now() cannot create a {trigger} run")
+    job = Job.objects.get(pk=job.pk)
+    now = timezone.now()
+    run = Run.objects.create(
+        job=job,
+        job_version=job.version,
+        trigger=trigger,
+        state=Run.State.QUEUED,
+        scheduled_for=now,
+        created_at=now,
+        requested_by=_user(actor),
+    )
+    bump_change_marker()
+    return run
+
+
+@transaction.atomic
+def run_cancel(*, actor: Actor, run: Run) -> Run:
+    run = Run.objects.select_for_update().get(pk=run.pk)
+    who = getattr(_user(actor), "username", None) or _("the system")
+    now = timezone.now()
+    if run.state == Run.State.QUEUED:
+        run.state = Run.State.CANCELLED
+        run.reason = _("Cancelled by %(who)s before it started.") % {"who": who}
+        run.finished_at = now
+        run.cancel_requested_at = now
+        run.save(update_fields=["state", "reason", "finished_at", "cancel_requested_at"])
+    elif run.state == Run.State.RUNNING:
+        if run.cancel_requested_at is None:
+            run.cancel_requested_at = now
+            run.reason = _("Cancel requested by %(who)s.") % {"who": who}
+            run.save(update_fields=["cancel_requested_at", "reason"])
+    else:
+        raise ValidationError(
+            _("This run has already ended (%(state)s); there is nothing to cancel.")
+            % {"state": run.get_state_display()},
+            code="already_final",
+        )
+    bump_change_marker()
+    return run
+
+
+def runs_prune(*, older_than: datetime, keep_per_job: int, batch_size: int = 500) -> int:
+    """Delete finished runs older than `older_than`, keeping each job's newest `keep_per_job`.
+
+    Deletes in small transactions so the scheduler's ledger writes never wait long.
+    """
+    deleted = 0
+    for job_id in Job.objects.values_list("id", flat=True).iterator():
+        cutoff = older_than
+        if keep_per_job > 0:
+            kept = (
+                Run.objects.filter(job_id=job_id)
+                .order_by("-scheduled_for")
+                .values_list("scheduled_for", flat=True)[keep_per_job - 1 : keep_per_job]
+            )
+            if not kept:
+                continue
+            cutoff = min(cutoff, kept[0])
+        while True:
+            with transaction.atomic():
+                ids = list(
+                    Run.objects.filter(
+                        job_id=job_id, scheduled_for__lt=cutoff, state__in=Run.FINAL_STATES
+                    ).values_list("id", flat=True)[:batch_size]
+                )
+                if not ids:
+                    break
+                Run.objects.filter(id__in=ids).delete()
+            deleted += len(ids)
+    return deleted
