@@ -375,3 +375,45 @@ def test_a_webhook_job_records_status_and_body(start_scheduler):
         assert Hook.received == [{"key": f"cronadmin-run-{run.pk}", "body": b"ping"}]
     finally:
         server.shutdown()
+
+
+def test_a_pause_with_until_resumes_by_itself(start_scheduler):
+    job = make_job(schedule="@every 1s")
+    services.job_pause(actor=None, job=job, until=timezone.now() + timedelta(seconds=2), note="short")
+    start_scheduler()
+    wait_for(lambda: count(job, state=Run.State.SKIPPED) >= 1, timeout=10)
+    wait_for(lambda: count(job, state=Run.State.SUCCEEDED) >= 1, timeout=10)
+    job.refresh_from_db()
+    assert (job.state, job.paused_until, job.pause_note) == ("active", None, "")
+
+
+def test_a_locked_database_is_retried_and_logged_once(start_scheduler):
+    job = make_job(schedule="@every 1s")
+    scheduler = start_scheduler(SQLITE_BUSY_TIMEOUT="0.2")
+    wait_for(lambda: count(job, state=Run.State.SUCCEEDED) >= 1, timeout=10)
+    # Another process holds the write lock for 4 s: every write of the scheduler fails meanwhile.
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+            "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(4); "
+            "c.execute('ROLLBACK')",
+            scheduler.env["DATABASE_URL"].removeprefix("sqlite:///"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "locked"
+    locked_at = timezone.now()
+    assert holder.wait(timeout=20) == 0
+    wait_for(lambda: count(job, state=Run.State.SUCCEEDED, scheduled_for__gt=locked_at + timedelta(seconds=5)) >= 1, timeout=15)
+    assert scheduler.proc.poll() is None
+    log = scheduler.log()
+    errors = log.count("database error in the run ledger") + log.count("database unavailable")
+    assert 1 <= errors <= 2, log[-3000:]
+    assert "again after" in log
+    # The slots of those 4 seconds are in the ledger all the same.
+    slots = [r.scheduled_for for r in runs_of(job)]
+    gaps = [b - a for a, b in zip(slots, slots[1:], strict=False)]
+    assert all(gap == timedelta(seconds=1) for gap in gaps), gaps
