@@ -3,13 +3,15 @@
 The capture must stay readable when the process writing it is SIGKILLed at any moment (a task
 worker killed at its deadline), so nothing important lives only in memory:
 
-- `<path>.head` holds the first `head_bytes` bytes.
-- `<path>.tail.<offset>` segments hold the end of the output. `<offset>` is the position of the
+- `path` is a directory of its own, created at the first write: a run that prints nothing
+  costs no file operation, and reading or removing one run never lists the others.
+- `head` holds the first `head_bytes` bytes.
+- `tail.<offset>` segments hold the end of the output. `<offset>` is the position of the
   segment's first byte in the whole stream, so the total length is always the newest segment's
   offset plus its size: no counter has to be flushed. A segment holds at most `tail_bytes`; when it
   is full a new one starts and all but the previous one are deleted, so the disk holds at most
   head + 2 * tail bytes however much is written.
-- `<path>.meta` records the sizes asked for, so a reader trims the tail the way the writer meant.
+- `meta` records the sizes asked for, so a reader trims the tail the way the writer meant.
 
 Every byte goes straight to the file with os.write (no user-space buffer), so the kernel has it
 as soon as write_bytes() returns, even if the process dies right after.
@@ -18,6 +20,7 @@ as soon as write_bytes() returns, even if the process dies right after.
 import codecs
 import json
 import os
+import shutil
 import threading
 from pathlib import Path
 from types import TracebackType
@@ -30,9 +33,7 @@ _MAX_CONTINUATION_BYTES = 3
 
 
 def output_path(run_id: int) -> Path:
-    directory = Path(settings.CRONADMIN_OUTPUT_DIR)
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory / f"run-{run_id}"
+    return Path(settings.CRONADMIN_OUTPUT_DIR) / f"run-{run_id}"
 
 
 class OutputCapture:
@@ -49,10 +50,7 @@ class OutputCapture:
         # Runs may print from several threads; interleaved segment bookkeeping would corrupt it.
         self._lock = threading.Lock()
         self._closed = False
-        remove_output(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        _write_meta(self.path, self.head_bytes, self.tail_bytes)
-        self._head_fd = _create(_head_file(self.path))
+        self._head_fd: int | None = None
         # Segments are tracked here rather than listed: the directory holds every run's files.
         self._segment_fd: int | None = None
         self._segment_path: Path | None = None
@@ -70,9 +68,19 @@ class OutputCapture:
         with self._lock:
             if self._closed:
                 raise ValueError("I/O operation on closed OutputCapture.")
+            if not len(data):
+                return
+            if self._head_fd is None:
+                self._open()
             rest = self._append_head(memoryview(data).cast("B"))
             if len(rest):
                 self._append_tail(rest)
+
+    def _open(self) -> None:
+        remove_output(self.path)
+        self.path.mkdir(parents=True)
+        _write_meta(self.path, self.head_bytes, self.tail_bytes)
+        self._head_fd = _create(_head_file(self.path))
 
     def flush(self) -> None:
         # Nothing is buffered: every write already reached the kernel.
@@ -93,7 +101,8 @@ class OutputCapture:
             if self._closed:
                 return
             self._closed = True
-            os.close(self._head_fd)
+            if self._head_fd is not None:
+                os.close(self._head_fd)
             if self._segment_fd is not None:
                 os.close(self._segment_fd)
 
@@ -115,6 +124,7 @@ class OutputCapture:
         if room <= 0:
             return data
         piece = data[:room]
+        assert self._head_fd is not None
         _write_all(self._head_fd, piece)
         self.total_bytes += len(piece)
         return data[len(piece) :]
@@ -177,33 +187,29 @@ def read_output(path: Path) -> tuple[str, int]:
 
 
 def remove_output(path: Path) -> None:
-    path = Path(path)
-    _unlink(_head_file(path))
-    _unlink(_meta_file(path))
-    for _offset, segment in _segments(path):
-        _unlink(segment)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 # --- files ---
 
 
 def _head_file(path: Path) -> Path:
-    return path.with_name(path.name + ".head")
+    return path / "head"
 
 
 def _meta_file(path: Path) -> Path:
-    return path.with_name(path.name + ".meta")
+    return path / "meta"
 
 
 def _segment_file(path: Path, offset: int) -> Path:
-    return path.with_name(f"{path.name}.tail.{offset}")
+    return path / f"tail.{offset}"
 
 
 def _segments(path: Path) -> list[tuple[int, Path]]:
-    prefix = path.name + ".tail."
+    prefix = "tail."
     found: list[tuple[int, Path]] = []
     try:
-        entries = list(os.scandir(path.parent))
+        entries = list(os.scandir(path))
     except FileNotFoundError:
         return []
     for entry in entries:
@@ -242,7 +248,7 @@ def _read_tail(chain: list[tuple[int, int, Path]], limit: int | None) -> bytes:
 
 
 def _write_meta(path: Path, head_bytes: int, tail_bytes: int) -> None:
-    staging = path.with_name(path.name + ".meta.new")
+    staging = path / "meta.new"
     staging.write_text(json.dumps({"head_bytes": head_bytes, "tail_bytes": tail_bytes}))
     os.replace(staging, _meta_file(path))
 

@@ -14,7 +14,7 @@ LINE = 9  # "%08d\n"
 
 
 def disk_usage(directory: Path) -> int:
-    return sum(entry.stat().st_size for entry in directory.iterdir())
+    return sum(entry.stat().st_size for entry in directory.rglob("*") if entry.is_file())
 
 
 def test_it_keeps_everything_below_the_limits(tmp_path: Path) -> None:
@@ -167,13 +167,20 @@ def test_remove_output_deletes_the_files(tmp_path: Path) -> None:
     assert read_output(tmp_path / "run") == ("", 0)
 
 
-def test_output_path_creates_the_directory(tmp_path: Path, settings) -> None:
+def test_output_path_is_created_at_the_first_write(tmp_path: Path, settings) -> None:
     settings.CRONADMIN_OUTPUT_DIR = tmp_path / "deep" / "output"
 
     path = output_path(42)
-
+    capture = OutputCapture(path, head_bytes=5, tail_bytes=5)
+    capture.write("")
     assert path == tmp_path / "deep" / "output" / "run-42"
-    assert path.parent.is_dir()
+    assert not path.exists()
+    assert read_output(path) == ("", 0)
+
+    capture.write("hi")
+    capture.close()
+    assert path.is_dir()
+    assert read_output(path) == ("hi", 0)
 
 
 def test_it_refuses_writes_after_close(tmp_path: Path) -> None:

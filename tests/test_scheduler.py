@@ -379,7 +379,9 @@ def test_a_webhook_job_records_status_and_body(start_scheduler):
 
 def test_a_pause_with_until_resumes_by_itself(start_scheduler):
     job = make_job(schedule="@every 1s")
-    services.job_pause(actor=None, job=job, until=timezone.now() + timedelta(seconds=2), note="short")
+    services.job_pause(
+        actor=None, job=job, until=timezone.now() + timedelta(seconds=2), note="short"
+    )
     start_scheduler()
     wait_for(lambda: count(job, state=Run.State.SKIPPED) >= 1, timeout=10)
     wait_for(lambda: count(job, state=Run.State.SUCCEEDED) >= 1, timeout=10)
@@ -407,7 +409,15 @@ def test_a_locked_database_is_retried_and_logged_once(start_scheduler):
     assert holder.stdout.readline().strip() == "locked"
     locked_at = timezone.now()
     assert holder.wait(timeout=20) == 0
-    wait_for(lambda: count(job, state=Run.State.SUCCEEDED, scheduled_for__gt=locked_at + timedelta(seconds=5)) >= 1, timeout=15)
+    wait_for(
+        lambda: (
+            count(
+                job, state=Run.State.SUCCEEDED, scheduled_for__gt=locked_at + timedelta(seconds=5)
+            )
+            >= 1
+        ),
+        timeout=15,
+    )
     assert scheduler.proc.poll() is None
     log = scheduler.log()
     errors = log.count("database error in the run ledger") + log.count("database unavailable")

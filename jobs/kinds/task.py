@@ -55,7 +55,7 @@ def run_in_worker(task_name: str, params: dict[str, Any], output_path: str) -> d
         settings.CRONADMIN_OUTPUT_HEAD_BYTES,
         settings.CRONADMIN_OUTPUT_TAIL_BYTES,
     )
-    result: dict[str, Any] = {"pid": os.getpid()}
+    result: dict[str, Any] = {"pid": os.getpid(), "started": time.time()}
     try:
         registered = registry.get_task(task_name)
         if registered is None:

@@ -18,7 +18,7 @@ from apscheduler.executors.base import BaseExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from jobs import services
@@ -216,8 +216,6 @@ class SchedulerProcess:
                 self._db_ok()
             except DatabaseError as exc:
                 self._db_error(exc)
-            finally:
-                close_old_connections()
 
     def _db_error(self, exc: DatabaseError) -> None:
         if self._db_failing_since is None:

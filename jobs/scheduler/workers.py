@@ -12,7 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -39,6 +39,8 @@ class Completion:
     output: str = ""
     dropped: int = 0
     pid: int | None = None
+    # When the worker really began (a run handed over in advance waits for its worker first).
+    started_at: datetime | None = None
     finished_at: datetime = field(default_factory=timezone.now)
 
 
@@ -112,6 +114,7 @@ class WorkerPools:
                 reason=result.get("reason", ""),
                 error=result.get("error", ""),
                 pid=result.get("pid"),
+                started_at=datetime.fromtimestamp(result["started"], UTC),
             )
         except FutureTimeout:
             completion = Completion(
@@ -205,8 +208,9 @@ class WorkerPools:
     def _finish(self, active: ActiveRun, completion: Completion) -> None:
         path = output_path(active.run_id)
         try:
-            completion.output, completion.dropped = read_output(path)
-            remove_output(path)
+            if path.exists():
+                completion.output, completion.dropped = read_output(path)
+                remove_output(path)
         except OSError:
             logger.warning("run %s: could not read its output", active.run_id, exc_info=True)
         completion.finished_at = timezone.now()

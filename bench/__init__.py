@@ -1,0 +1,1 @@
+"""Benchmarks. `python -m bench.scheduler` compares scheduler throughput; see bench/README.md."""
