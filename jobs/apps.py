@@ -6,6 +6,12 @@ class JobsConfig(AppConfig):
     verbose_name = "Jobs"
 
     def ready(self) -> None:
-        from jobs import registry
+        from django.contrib.auth.signals import user_logged_in, user_login_failed
+
+        from jobs import audit, registry
 
         registry.autodiscover()
+        user_logged_in.connect(audit.on_login, dispatch_uid="audit-login")
+        user_login_failed.connect(
+            audit.on_login_failed, dispatch_uid="cronadmin-audit-login-failed"
+        )

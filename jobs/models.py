@@ -301,3 +301,38 @@ class Run(models.Model):
     @property
     def is_final(self) -> bool:
         return self.state in Run.FINAL_STATES
+
+
+class AuditEvent(models.Model):
+    """Who did what, when and from where. Written by the services; never edited or deleted."""
+
+    class Action(models.TextChoices):
+        CREATE = "create", _("Created")
+        UPDATE = "update", _("Changed")
+        DELETE = "delete", _("Deleted")
+        PAUSE = "pause", _("Paused")
+        RESUME = "resume", _("Resumed")
+        RUN_NOW = "run_now", _("Run now")
+        CANCEL = "cancel", _("Cancelled")
+        LOGIN = "login", _("Logged in")
+        LOGIN_FAILED = "login_failed", _("Failed login")
+
+    at = models.DateTimeField(default=now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Kept as text too: the entry outlives the user account.
+    actor_name = models.CharField(max_length=150)
+    action = models.CharField(max_length=20, choices=Action.choices)
+    object_type = models.CharField(max_length=20)
+    object_id = models.CharField(max_length=40, blank=True)
+    object_repr = models.CharField(max_length=200, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object")]
+
+    def __str__(self) -> str:
+        return f"{self.actor_name} {self.action} {self.object_type} {self.object_id}"

@@ -9,13 +9,15 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from jobs.models import ChangeMarker, Job, JobVersion, Run
+from jobs import audit
+from jobs.models import AuditEvent, ChangeMarker, Job, JobVersion, Run
+from jobs.permissions import require
 
 # Fields that make up a job's definition: versioned, compared and exported.
 DEFINITION_FIELDS = (
@@ -48,12 +50,6 @@ def _user(actor: Actor) -> Any:
     return actor if actor is not None and actor.is_authenticated else None
 
 
-def _check_kind_allowed(actor: Actor, kind: str) -> None:
-    # Shell commands run with the scheduler's privileges: only administrators may define them.
-    if kind == Job.Kind.SHELL and actor is not None and not actor.is_superuser:
-        raise PermissionDenied(_("Only administrators may create or change shell jobs."))
-
-
 def job_definition(job: Job) -> dict[str, Any]:
     definition: dict[str, Any] = {}
     for name in DEFINITION_FIELDS:
@@ -83,7 +79,8 @@ def job_create(
     schedule_anchor: datetime | None = None,
     **fields: Any,
 ) -> Job:
-    _check_kind_allowed(actor, kind)
+    # Shell commands run with the scheduler's privileges: only administrators may define them.
+    require(actor, "edit", kind=kind)
     unknown = set(fields) - set(DEFINITION_FIELDS) - {"state", "paused_until", "pause_note"}
     if unknown:
         raise TypeError(f"job_create() got unknown fields: {', '.join(sorted(unknown))}")
@@ -102,7 +99,19 @@ def job_create(
     job.full_clean()
     job.save()
     _save_version(job, actor)
+    _audit_job(actor, AuditEvent.Action.CREATE, job, audit.diff({}, job_definition(job)))
     return job
+
+
+def _audit_job(actor: Actor, action: str, job: Job, changes: dict[str, Any] | None = None) -> None:
+    audit.record(
+        actor=actor,
+        action=action,
+        object_type="job",
+        object_id=job.pk,
+        object_repr=job.name,
+        changes=changes,
+    )
 
 
 @transaction.atomic
@@ -111,8 +120,8 @@ def job_update(*, actor: Actor, job: Job, **changes: Any) -> Job:
     if unknown:
         raise TypeError(f"job_update() got unknown fields: {', '.join(sorted(unknown))}")
     job = Job.objects.select_for_update().get(pk=job.pk)
-    _check_kind_allowed(actor, job.kind)
-    _check_kind_allowed(actor, changes.get("kind", job.kind))
+    require(actor, "edit", kind=job.kind)
+    require(actor, "edit", kind=changes.get("kind", job.kind))
     before = job_definition(job)
     for name, value in changes.items():
         setattr(job, name, value)
@@ -126,11 +135,13 @@ def job_update(*, actor: Actor, job: Job, **changes: Any) -> Job:
     job.updated_by = _user(actor)
     job.save()
     _save_version(job, actor)
+    _audit_job(actor, AuditEvent.Action.UPDATE, job, audit.diff(before, after))
     return job
 
 
 @transaction.atomic
 def job_pause(*, actor: Actor, job: Job, until: datetime | None = None, note: str = "") -> Job:
+    require(actor, "operate")
     if until is not None and until <= timezone.now():
         raise ValidationError({"until": _("“Paused until” must be in the future.")})
     if len(note) > 500:
@@ -141,11 +152,14 @@ def job_pause(*, actor: Actor, job: Job, until: datetime | None = None, note: st
     job.pause_note = note
     job.updated_by = _user(actor)
     job.save(update_fields=["state", "paused_until", "pause_note", "updated_by", "updated_at"])
+    changes = {"paused_until": [None, until.isoformat() if until else None], "note": [None, note]}
+    _audit_job(actor, AuditEvent.Action.PAUSE, job, changes)
     return job
 
 
 @transaction.atomic
-def job_resume(*, actor: Actor, job: Job) -> Job:
+def job_resume(*, actor: Actor, job: Job, reason: str = "") -> Job:
+    require(actor, "operate")
     job = Job.objects.select_for_update().get(pk=job.pk)
     if job.state == Job.State.ACTIVE:
         return job
@@ -154,6 +168,7 @@ def job_resume(*, actor: Actor, job: Job) -> Job:
     job.pause_note = ""
     job.updated_by = _user(actor)
     job.save(update_fields=["state", "paused_until", "pause_note", "updated_by", "updated_at"])
+    _audit_job(actor, AuditEvent.Action.RESUME, job, {"reason": [None, reason]} if reason else None)
     return job
 
 
@@ -164,12 +179,13 @@ def jobs_resume_due(*, now: datetime | None = None) -> list[Job]:
     due = list(
         Job.objects.select_for_update().filter(state=Job.State.PAUSED, paused_until__lte=now)
     )
-    return [job_resume(actor=None, job=job) for job in due]
+    return [job_resume(actor=None, job=job, reason="pause ended") for job in due]
 
 
 @transaction.atomic
 def job_delete(*, actor: Actor, job: Job) -> None:
-    _check_kind_allowed(actor, job.kind)
+    require(actor, "edit", kind=job.kind)
+    _audit_job(actor, AuditEvent.Action.DELETE, job, audit.diff(job_definition(job), {}))
     Job.objects.filter(pk=job.pk).delete()
 
 
@@ -177,6 +193,7 @@ def job_delete(*, actor: Actor, job: Job) -> None:
 def job_run_now(*, actor: Actor, job: Job, trigger: str = Run.Trigger.MANUAL) -> Run:
     if trigger not in (Run.Trigger.MANUAL, Run.Trigger.API):
         raise ValueError(f"job_run_now() cannot create a {trigger} run")
+    require(actor, "operate")
     job = Job.objects.get(pk=job.pk)
     now = timezone.now()
     run = Run.objects.create(
@@ -189,11 +206,13 @@ def job_run_now(*, actor: Actor, job: Job, trigger: str = Run.Trigger.MANUAL) ->
         requested_by=_user(actor),
     )
     bump_change_marker()
+    _audit_job(actor, AuditEvent.Action.RUN_NOW, job, {"run": [None, run.pk]})
     return run
 
 
 @transaction.atomic
 def run_cancel(*, actor: Actor, run: Run) -> Run:
+    require(actor, "operate")
     run = Run.objects.select_for_update().get(pk=run.pk)
     who = getattr(_user(actor), "username", None) or _("the system")
     now = timezone.now()
@@ -215,6 +234,13 @@ def run_cancel(*, actor: Actor, run: Run) -> Run:
             code="already_final",
         )
     bump_change_marker()
+    audit.record(
+        actor=actor,
+        action=AuditEvent.Action.CANCEL,
+        object_type="run",
+        object_id=run.pk,
+        object_repr=f"{run.job.name} #{run.pk}",
+    )
     return run
 
 

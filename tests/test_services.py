@@ -199,3 +199,61 @@ def test_runs_prune_keeps_newest_per_job_and_recent_runs():
     deleted = services.runs_prune(older_than=now, keep_per_job=5, batch_size=3)
     assert deleted == 25
     assert Run.objects.filter(state="succeeded").count() == 5
+
+
+@pytest.fixture
+def users(db):
+    from django.contrib.auth.models import Group
+
+    User = get_user_model()
+    made = {}
+    for role in ("Viewer", "Operator", "Editor", "Admin"):
+        user = User.objects.create_user(role.lower(), password="x")
+        user.groups.add(Group.objects.get(name=role))
+        made[role.lower()] = user
+    return made
+
+
+def test_roles_are_enforced_in_the_services(users):
+    job = echo_job()
+    with pytest.raises(PermissionDenied):
+        services.job_run_now(actor=users["viewer"], job=job)
+    with pytest.raises(PermissionDenied):
+        services.job_update(actor=users["operator"], job=job, description="no")
+    with pytest.raises(PermissionDenied):
+        echo_job(actor=users["operator"], name="other")
+    assert services.job_run_now(actor=users["operator"], job=job).requested_by == users["operator"]
+    assert services.job_update(actor=users["editor"], job=job, description="yes").version == 2
+    services.job_pause(actor=users["operator"], job=job)
+    with pytest.raises(PermissionDenied):
+        services.job_delete(actor=users["operator"], job=job)
+    services.job_delete(actor=users["editor"], job=job)
+    assert not Job.objects.exists()
+
+
+def test_changes_are_audited_with_a_masked_diff(users, settings):
+    from jobs.models import AuditEvent
+
+    settings.CRONADMIN_HTTP_ALLOWED_HOSTS = ["hooks.example.com"]
+    job = services.job_create(
+        actor=users["editor"],
+        name="hook",
+        kind="http",
+        schedule="@hourly",
+        config={"url": "https://hooks.example.com/x", "headers": {"Authorization": "Bearer s3cret"}},
+    )
+    services.job_update(
+        actor=users["editor"],
+        job=job,
+        schedule="@daily",
+        config={**job.config, "headers": {"Authorization": "Bearer n3w"}},
+    )
+    services.job_pause(actor=users["operator"], job=job, note="why")
+    events = list(AuditEvent.objects.order_by("id"))
+    assert [e.action for e in events] == ["create", "update", "pause"]
+    update = events[1]
+    assert update.actor == users["editor"]
+    assert update.changes["schedule"] == ["@hourly", "@daily"]
+    assert "s3cret" not in str([e.changes for e in events])
+    assert "n3w" not in str(update.changes)
+    assert events[2].changes["note"] == [None, "why"]

@@ -249,7 +249,9 @@ class Engine:
         ]
         with connection.cursor() as cursor:
             cursor.executemany(
-                "UPDATE jobs_run SET state = %s, reason = %s, error = %s, exit_code = %s, "
+                # An empty reason keeps the one the row had (a catch-up or retry note).
+                "UPDATE jobs_run SET state = %s, reason = COALESCE(NULLIF(%s, ''), reason), "
+                "error = %s, exit_code = %s, "
                 "http_status = %s, output = %s, output_dropped_bytes = %s, finished_at = %s, "
                 "pid = COALESCE(%s, pid), started_at = COALESCE(%s, started_at) "
                 "WHERE id = %s AND state = 'running'",

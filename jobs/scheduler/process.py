@@ -115,7 +115,10 @@ class SchedulerProcess:
         for thread in threads:
             thread.start()
         while not self.stop.wait(0.5):
-            pass
+            if not self.aps.running or not all(t.is_alive() for t in threads):
+                logger.critical("a scheduler thread stopped unexpectedly; stopping the scheduler")
+                self.failed.set()
+                self.stop.set()
         return self._shutdown(threads)
 
     def _guard(self, target: Callable[..., None], *args: Any) -> Callable[[], None]:

@@ -1,0 +1,116 @@
+"""The audit trail: every change to jobs and runs, every login, with who, when and from where."""
+
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+
+from jobs.models import AuditEvent
+
+_client_ip: ContextVar[str | None] = ContextVar("cronadmin_client_ip", default=None)
+SECRET_MASK = "••••••"
+# Header names whose values are secrets: never shown in an audit entry or a diff.
+SECRET_HINTS = ("authorization", "token", "secret", "key", "password", "cookie", "signature")
+
+
+class AuditContextMiddleware:
+    """Remembers the client address of the current request for the audit entries it causes."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        token = _client_ip.set(client_ip(request))
+        try:
+            return self.get_response(request)
+        finally:
+            _client_ip.reset(token)
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def is_secret_header(name: str) -> bool:
+    lowered = name.lower()
+    return any(hint in lowered for hint in SECRET_HINTS)
+
+
+def masked_definition(definition: dict[str, Any]) -> dict[str, Any]:
+    config = definition.get("config")
+    if definition.get("kind") == "http" and isinstance(config, dict):
+        headers = config.get("headers") or {}
+        config = {
+            **config,
+            "headers": {k: SECRET_MASK if is_secret_header(k) else v for k, v in headers.items()},
+        }
+        definition = {**definition, "config": config}
+    return definition
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    before, after = masked_definition(before), masked_definition(after)
+    changes: dict[str, list[Any]] = {}
+    for field in before.keys() | after.keys():
+        old, new = before.get(field), after.get(field)
+        if old == new:
+            continue
+        if field == "config" and isinstance(old, dict) and isinstance(new, dict):
+            for key in old.keys() | new.keys():
+                if old.get(key) != new.get(key):
+                    changes[f"config.{key}"] = [old.get(key), new.get(key)]
+        else:
+            changes[field] = [old, new]
+    return dict(sorted(changes.items()))
+
+
+def record(
+    *,
+    actor: Any,
+    action: str,
+    object_type: str,
+    object_id: Any = "",
+    object_repr: str = "",
+    changes: dict[str, Any] | None = None,
+    actor_name: str | None = None,
+) -> AuditEvent:
+    user = actor if actor is not None and actor.is_authenticated else None
+    return AuditEvent.objects.create(
+        actor=user,
+        actor_name=actor_name or (user.get_username() if user else "system"),
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        object_repr=object_repr[:200],
+        changes=changes or {},
+        ip=_client_ip.get(),
+    )
+
+
+def on_login(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
+    record(
+        actor=user,
+        action=AuditEvent.Action.LOGIN,
+        object_type="user",
+        object_id=user.pk,
+        object_repr=user.get_username(),
+    )
+
+
+def on_login_failed(
+    sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
+) -> None:
+    username = str(credentials.get("username", ""))[:150]
+    token = _client_ip.set(client_ip(request)) if request is not None else None
+    try:
+        record(
+            actor=None,
+            actor_name=username or "unknown",
+            action=AuditEvent.Action.LOGIN_FAILED,
+            object_type="user",
+            object_repr=username,
+        )
+    finally:
+        if token is not None:
+            _client_ip.reset(token)
