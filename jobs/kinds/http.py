@@ -1,20 +1,13 @@
 """The http job kind: one request to a public URL, within a total deadline.
 
 The request connects to the address the SSRF guard checked (never resolving twice), follows no
-redirect, reads at most CRONADMIN_HTTP_MAX_RESPONSE_BYTES of the body and stops on time. Since a
-server can trickle bytes forever, per-read socket timeouts alone cannot enforce a total deadline;
-a guard thread shuts the socket down at the deadline or on cancel, which makes any blocked read
-or send return at once.
+redirect, reads at most CRONADMIN_HTTP_MAX_RESPONSE_BYTES of the body and stops on time (see
+jobs.kinds.http_connection).
 """
 
-import errno
 import http.client
 import ipaddress
-import os
-import queue
 import re
-import select
-import socket
 import ssl
 import threading
 import time
@@ -27,7 +20,14 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from jobs.kinds.base import KindResult
-from jobs.kinds.ssrf import AddressError, IPAddress, resolve_public_address
+from jobs.kinds.http_connection import (
+    Guard,
+    Interrupted,
+    PinnedHTTPConnection,
+    PinnedHTTPSConnection,
+    resolve_in_time,
+)
+from jobs.kinds.ssrf import AddressError
 from jobs.models import Run
 from jobs.output import OutputCapture
 
@@ -40,8 +40,6 @@ RESERVED_HEADERS = frozenset(
 )
 MAX_URL_LENGTH = 2048
 CHUNK_BYTES = 65_536
-# How often waits wake up to look at the clock and the cancel flag.
-POLL_SECONDS = 0.05
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _HOST_NAME = re.compile(
@@ -225,170 +223,6 @@ def _netloc(host: str, port: int | None) -> str:
 # --- running ---
 
 
-class _Interrupted(Exception):
-    def __init__(self, state: str) -> None:
-        super().__init__(state)
-        self.state = state
-
-
-class _Guard(threading.Thread):
-    """Ends the request at its deadline or on cancel by shutting its socket down."""
-
-    def __init__(self, cancel: threading.Event, deadline: float) -> None:
-        super().__init__(daemon=True, name="http-job-guard")
-        self.cancel = cancel
-        self.deadline = deadline
-        self.state: str | None = None
-        self._lock = threading.Lock()
-        self._finished = threading.Event()
-        # A duplicate of the socket's descriptor: shutdown(2) on it ends the connection for
-        # every descriptor, and it stays valid while TLS wrapping detaches the original object.
-        self._handle: socket.socket | None = None
-
-    def run(self) -> None:
-        while not self._finished.is_set():
-            remaining = self.remaining()
-            if remaining <= 0:
-                self._fire(Run.State.TIMED_OUT)
-            elif self.cancel.wait(min(remaining, POLL_SECONDS)):
-                self._fire(Run.State.CANCELLED)
-
-    def remaining(self) -> float:
-        return self.deadline - time.monotonic()
-
-    def attach(self, sock: socket.socket) -> None:
-        with self._lock:
-            if self._handle is not None:
-                self._handle.close()
-            self._handle = sock.dup()
-            if self.state is not None:
-                _shutdown(self._handle)
-
-    def check(self) -> None:
-        if self.cancel.is_set():
-            self._fire(Run.State.CANCELLED)
-        elif self.remaining() <= 0:
-            self._fire(Run.State.TIMED_OUT)
-        if self.state is not None:
-            raise _Interrupted(self.state)
-
-    def step_timeout(self, cap: float | None = None) -> float:
-        """Seconds the next blocking step may take; raises once the run must stop."""
-        self.check()
-        remaining = self.remaining()
-        return min(remaining, cap) if cap is not None else remaining
-
-    def finish(self) -> str | None:
-        """Stop guarding; returns the state if the guard ended the request."""
-        with self._lock:
-            self._finished.set()
-            if self._handle is not None:
-                self._handle.close()
-                self._handle = None
-            return self.state
-
-    def _fire(self, state: str) -> None:
-        with self._lock:
-            if self._finished.is_set() or self.state is not None:
-                return
-            self.state = state
-            if self._handle is not None:
-                _shutdown(self._handle)
-        self._finished.set()
-
-
-def _shutdown(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass  # Not connected yet or already closed: nothing left to interrupt.
-
-
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    """Connects to the checked address; the Host header still names the host from the URL."""
-
-    def __init__(self, host: str, port: int, *, address: IPAddress, guard: _Guard) -> None:
-        super().__init__(host, port)
-        self.address = address
-        self.guard = guard
-        # http.client hands `sock` to the response and forgets it; timeouts still need it.
-        self.live_socket: socket.socket | None = None
-
-    def connect(self) -> None:
-        self.sock = self.live_socket = _open_socket(self.address, self.port, self.guard)
-
-
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    """Like _PinnedHTTPConnection; TLS SNI and the certificate check use the URL's host name."""
-
-    def __init__(self, host: str, port: int, *, address: IPAddress, guard: _Guard) -> None:
-        self.tls = ssl.create_default_context()
-        super().__init__(host, port, context=self.tls)
-        self.address = address
-        self.guard = guard
-        self.live_socket: socket.socket | None = None
-
-    def connect(self) -> None:
-        sock = _open_socket(self.address, self.port, self.guard)
-        try:
-            self.sock = self.live_socket = self.tls.wrap_socket(sock, server_hostname=self.host)
-        except BaseException:
-            sock.close()
-            raise
-
-
-def _open_socket(address: IPAddress, port: int, guard: _Guard) -> socket.socket:
-    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        guard.attach(sock)
-        # A non-blocking connect polled in short steps can be abandoned on cancel; a blocking
-        # one cannot be interrupted from another thread.
-        sock.setblocking(False)
-        error = sock.connect_ex((str(address), port))
-        if error not in (0, errno.EINPROGRESS):
-            raise OSError(error, os.strerror(error))
-        if error:
-            _wait_connected(sock, guard)
-        sock.settimeout(guard.step_timeout())
-        return sock
-    except BaseException:
-        sock.close()
-        raise
-
-
-def _wait_connected(sock: socket.socket, guard: _Guard) -> None:
-    poller = select.poll()
-    poller.register(sock, select.POLLOUT)
-    while not poller.poll(guard.step_timeout(POLL_SECONDS) * 1000):
-        pass
-    guard.check()
-    error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-    if error:
-        raise OSError(error, os.strerror(error))
-
-
-def _resolve_in_time(host: str, port: int, guard: _Guard) -> IPAddress:
-    # getaddrinfo cannot be interrupted, so it runs aside while this thread watches the clock.
-    answer: queue.SimpleQueue[IPAddress | BaseException] = queue.SimpleQueue()
-
-    def resolve() -> None:
-        try:
-            answer.put(resolve_public_address(host, port))
-        except BaseException as exc:
-            answer.put(exc)
-
-    threading.Thread(target=resolve, daemon=True, name="http-job-resolve").start()
-    while True:
-        try:
-            result = answer.get(timeout=guard.step_timeout(POLL_SECONDS))
-        except queue.Empty:
-            continue
-        if isinstance(result, BaseException):
-            raise result
-        return result
-
-
 def execute(
     config: dict[str, Any],
     *,
@@ -401,7 +235,7 @@ def execute(
         config = clean_config(config)
     except ValidationError as exc:
         return KindResult(Run.State.FAILED, "invalid HTTP settings", error="; ".join(exc.messages))
-    guard = _Guard(cancel, time.monotonic() + deadline_seconds)
+    guard = Guard(cancel, time.monotonic() + deadline_seconds)
     guard.start()
     exchange = _Exchange(config, idempotency_key, output, guard)
     try:
@@ -421,13 +255,13 @@ class _Exchange:
     """One request and its response, kept so a failure still reports the status if known."""
 
     def __init__(
-        self, config: dict[str, Any], idempotency_key: str, output: OutputCapture, guard: _Guard
+        self, config: dict[str, Any], idempotency_key: str, output: OutputCapture, guard: Guard
     ) -> None:
         self.config = config
         self.idempotency_key = idempotency_key
         self.output = output
         self.guard = guard
-        self.connection: _PinnedHTTPConnection | _PinnedHTTPSConnection | None = None
+        self.connection: PinnedHTTPConnection | PinnedHTTPSConnection | None = None
         self.status: int | None = None
         self.location = ""
         self.truncated = False
@@ -436,8 +270,8 @@ class _Exchange:
         parts = urlsplit(self.config["url"])
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        address = _resolve_in_time(host, port, self.guard)
-        pinned = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
+        address = resolve_in_time(host, port, self.guard)
+        pinned = PinnedHTTPSConnection if parts.scheme == "https" else PinnedHTTPConnection
         self.connection = pinned(host, port, address=address, guard=self.guard)
         target = urlunsplit(("", "", parts.path or "/", parts.query, ""))
         body = self.config["body"].encode("utf-8") or None
@@ -508,7 +342,7 @@ def _failure(
     exc: Exception, state: str | None, status: int | None, deadline_seconds: float
 ) -> KindResult:
     # Once the guard fired, whatever the socket raised is a consequence, not the cause.
-    if isinstance(exc, _Interrupted):
+    if isinstance(exc, Interrupted):
         return _interrupted(exc.state, status, deadline_seconds)
     if state is not None:
         return _interrupted(state, status, deadline_seconds)
