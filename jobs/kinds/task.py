@@ -9,7 +9,6 @@ import os
 import threading
 import time
 import traceback
-from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -44,14 +43,14 @@ def worker_init() -> None:
     django.setup()
 
 
-def run_in_worker(task_name: str, params: dict[str, Any], output_path: str) -> dict[str, Any]:
+def run_in_worker(task_name: str, params: dict[str, Any], run_id: int) -> dict[str, Any]:
     from django.conf import settings
     from django.db import close_old_connections
 
-    from jobs.output import OutputCapture
+    from jobs.output import OutputCapture, output_path
 
     capture = OutputCapture(
-        Path(output_path),
+        output_path(run_id),
         settings.CRONADMIN_OUTPUT_HEAD_BYTES,
         settings.CRONADMIN_OUTPUT_TAIL_BYTES,
     )
@@ -72,4 +71,5 @@ def run_in_worker(task_name: str, params: dict[str, Any], output_path: str) -> d
     finally:
         capture.close()
         close_old_connections()
+    result["output"] = capture.total_bytes > 0
     return result

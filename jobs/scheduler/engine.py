@@ -12,14 +12,15 @@ import random
 import threading
 import time
 from collections import defaultdict, deque
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from jobs.models import Job, Run
+from jobs.models import Executor, Job, Run
 from jobs.scheduler.specs import JobSpec
 from jobs.scheduler.workers import ActiveRun, Completion, WorkerPools
 
@@ -39,8 +40,8 @@ CLAIM_SQL = (
 )
 
 
-@dataclass(frozen=True)
-class Slot:
+class Slot(NamedTuple):
+    # A tuple, not a dataclass: APScheduler's thread makes a thousand of these a second.
     job_id: int
     scheduled_for: datetime
     # Catch-up decides the fate of old slots itself; fresh fires are decided here.
@@ -48,20 +49,20 @@ class Slot:
     reason: str = ""
 
 
-@dataclass(order=True)
+@dataclass(slots=True)
 class Pending:
     """A queued run this engine has claimed and may start."""
 
     sort_key: tuple[int, datetime, int]
-    run_id: int = field(compare=False)
-    job_id: int = field(compare=False)
-    trigger: str = field(compare=False)
-    scheduled_for: datetime = field(compare=False)
-    attempt: int = field(compare=False, default=1)
-    first_run_id: int = field(compare=False, default=0)
-    not_before: datetime | None = field(compare=False, default=None)
+    run_id: int
+    job_id: int
+    trigger: str
+    scheduled_for: datetime
+    attempt: int = 1
+    first_run_id: int = 0
+    not_before: datetime | None = None
     # Catch-up runs wait their turn whatever the overlap policy: they are owed, not optional.
-    catch_up: bool = field(compare=False, default=False)
+    catch_up: bool = False
 
 
 def _pending(
@@ -117,7 +118,8 @@ class Engine:
 
     def fire(self, job_id: int, run_times: list[datetime]) -> None:
         with self._lock:
-            self._slots.extend(Slot(job_id, t.astimezone(UTC)) for t in run_times)
+            # APScheduler runs in UTC and our trigger hands out UTC instants already.
+            self._slots.extend(Slot(job_id, t) for t in run_times)
         self.wake.set()
 
     def add_slots(self, slots: list[Slot]) -> None:
@@ -231,32 +233,32 @@ class Engine:
     def _record_completions(self, completions: list[Completion]) -> None:
         if not completions:
             return
-        rows = [
-            (
-                c.state,
-                c.reason,
-                c.error,
-                c.exit_code,
-                c.http_status,
-                c.output,
-                c.dropped,
-                c.finished_at,
-                c.pid,
-                c.started_at,
-                c.run_id,
-            )
-            for c in completions
-        ]
+        # Most completions are quiet successes; they get a narrower statement.
+        quiet = [c for c in completions if c.state == Run.State.SUCCEEDED and not c.output]
+        other = [c for c in completions if c.state != Run.State.SUCCEEDED or c.output]
         with connection.cursor() as cursor:
-            cursor.executemany(
-                # An empty reason keeps the one the row had (a catch-up or retry note).
-                "UPDATE jobs_run SET state = %s, reason = COALESCE(NULLIF(%s, ''), reason), "
-                "error = %s, exit_code = %s, "
-                "http_status = %s, output = %s, output_dropped_bytes = %s, finished_at = %s, "
-                "pid = COALESCE(%s, pid), started_at = COALESCE(%s, started_at) "
-                "WHERE id = %s AND state = 'running'",
-                [self._adapt(row) for row in rows],
-            )
+            if quiet:
+                cursor.executemany(
+                    "UPDATE jobs_run SET state = 'succeeded', finished_at = %s, "
+                    "pid = COALESCE(%s, pid), started_at = COALESCE(%s, started_at) "
+                    "WHERE id = %s AND state = 'running'",
+                    [self._adapt((c.finished_at, c.pid, c.started_at, c.run_id)) for c in quiet],
+                )
+            if other:
+                cursor.executemany(
+                    # An empty reason keeps the one the row had (a catch-up or retry note).
+                    "UPDATE jobs_run SET state = %s, reason = COALESCE(NULLIF(%s, ''), reason), "
+                    "error = %s, exit_code = %s, http_status = %s, output = %s, "
+                    "output_dropped_bytes = %s, finished_at = %s, pid = COALESCE(%s, pid), "
+                    "started_at = COALESCE(%s, started_at) WHERE id = %s AND state = 'running'",
+                    [
+                        self._adapt(
+                            (c.state, c.reason, c.error, c.exit_code, c.http_status, c.output)
+                            + (c.dropped, c.finished_at, c.pid, c.started_at, c.run_id)
+                        )
+                        for c in other
+                    ],
+                )
         retry_states = (Run.State.FAILED, Run.State.TIMED_OUT)
         to_retry = [c for c in completions if c.state in retry_states]
         if to_retry:
@@ -316,6 +318,7 @@ class Engine:
         adapt = connection.ops.adapt_datetimefield_value
         created = adapt(now)
         rows = []
+        offline = self._offline_executors(slots, now)
         for slot in slots:
             spec = self.specs.get(slot.job_id)
             if spec is None:
@@ -325,6 +328,9 @@ class Engine:
                 if spec.is_paused_at(slot.scheduled_for):
                     state = Run.State.SKIPPED
                     reason = "Job paused" + (f": {spec.pause_note}" if spec.pause_note else ".")
+                elif spec.executor_id in offline:
+                    state = Run.State.SKIPPED
+                    reason = offline[spec.executor_id]
                 elif now - slot.scheduled_for > grace:
                     state = Run.State.MISSED
                     late = (now - slot.scheduled_for).total_seconds()
@@ -360,6 +366,30 @@ class Engine:
                 pending.catch_up = (job_id, slot) in preset
                 claimed.append(pending)
         return claimed
+
+    def _offline_executors(self, slots: list[Slot], now: datetime) -> dict[int, str]:
+        """The offline executors among those owning `slots`, with the reason to record.
+
+        Heartbeats are written by the web, so they are read here, at claim time: a silent
+        executor's next slot is already skipped, and a returning one's next slot runs, without
+        waiting for a reconcile. Jobs without an executor cost nothing.
+        """
+        ids = {
+            spec.executor_id
+            for slot in slots
+            if (spec := self.specs.get(slot.job_id)) is not None and spec.executor_id is not None
+        }
+        if not ids:
+            return {}
+        offline = {}
+        for executor in Executor.objects.filter(pk__in=ids):
+            if executor.state_at(now) == Executor.State.OFFLINE:
+                offline[executor.pk] = (
+                    f"Executor {executor.name} offline: no heartbeat since "
+                    f"{executor.last_heartbeat_at:%Y-%m-%d %H:%M:%S} UTC "
+                    f"({Executor.MISSED_HEARTBEATS_OFFLINE} missed)."
+                )
+        return offline
 
     def _pick_up_requests(self, exclude: set[int]) -> list[Pending]:
         """Claim runs asked for elsewhere (run now, the API) and those left queued by a restart."""
@@ -411,7 +441,7 @@ class Engine:
                 active.cancel(reason or "Cancelled on request.")
 
     def _known_pending_ids(self) -> set[int]:
-        ids = {p.run_id for heap in self.ready.values() for p in heap}
+        ids = {p.run_id for heap in self.ready.values() for _, p in heap}
         ids |= {p.run_id for line in self.waiting.values() for p in line}
         ids |= {p.run_id for _, _, p in self.delayed}
         return ids
@@ -424,7 +454,7 @@ class Engine:
     def _push_ready(self, pending: Pending) -> None:
         spec = self.specs.get(pending.job_id)
         pool = self.pools.pool_of(spec.kind if spec else Job.Kind.TASK)
-        heapq.heappush(self.ready[pool], pending)
+        heapq.heappush(self.ready[pool], (pending.sort_key, pending))
         self.ready_by_job[pending.job_id] += 1
 
     def _admit(self, claimed: list[Pending]) -> None:
@@ -491,26 +521,13 @@ class Engine:
                 # idles waiting for this loop. The heap order (priority) still decides which.
                 free += PREFETCH_PER_WORKER * capacity
             while heap and free > 0:
-                pending = heapq.heappop(heap)
+                _, pending = heapq.heappop(heap)
                 self.ready_by_job[pending.job_id] -= 1
                 chosen.append(pending)
                 free -= 1
         if not chosen:
             return []
-        # The web may have cancelled a queued run, or the job may be gone; only queued rows start.
-        startable = set(
-            Run.objects.filter(
-                id__in=[p.run_id for p in chosen], state=Run.State.QUEUED
-            ).values_list("id", flat=True)
-        )
-        Run.objects.filter(id__in=startable).update(
-            state=Run.State.RUNNING,
-            started_at=now,
-            node_id=self.node_id,
-            term=self.term,
-            host=self.host,
-            pid=self.pid,
-        )
+        startable = self._mark_running([p.run_id for p in chosen], now)
         starts = []
         for pending in chosen:
             spec = self.specs.get(pending.job_id)
@@ -529,6 +546,24 @@ class Engine:
             self.active_by_job[pending.job_id].add(pending.run_id)
             starts.append((pending, active))
         return starts
+
+    def _mark_running(self, run_ids: list[int], now: datetime) -> set[int]:
+        # The web may have cancelled a queued run, or the job may be gone: only rows still queued
+        # start, and RETURNING says which in the same statement (SQLite 3.35+, PostgreSQL).
+        started: set[int] = set()
+        when = connection.ops.adapt_datetimefield_value(now)
+        with connection.cursor() as cursor:
+            for chunk in range(0, len(run_ids), 500):
+                ids = run_ids[chunk : chunk + 500]
+                cursor.execute(
+                    "UPDATE jobs_run SET state = 'running', started_at = %s, node_id = %s, "
+                    "term = %s, host = %s, pid = %s "
+                    f"WHERE state = 'queued' AND id IN ({', '.join(['%s'] * len(ids))}) "
+                    "RETURNING id",
+                    [when, self.node_id, self.term, self.host, self.pid, *ids],
+                )
+                started.update(row[0] for row in cursor.fetchall())
+        return started
 
     def _rebuild_queues(self) -> None:
         self.ready = {"process": [], "thread": []}

@@ -1,5 +1,6 @@
 """An immutable snapshot of one job as the scheduler needs it, rebuilt from the models."""
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,6 +33,9 @@ class JobSpec:
     priority: int
     retry_backoff: str
     retry_backoff_seconds: int
+    # The self-registering executor that owns this job, if any: its slots are skipped while the
+    # executor is offline (see Engine._offline_executors).
+    executor_id: int | None = None
 
     @classmethod
     def from_job(cls, job: Job) -> "JobSpec":
@@ -59,6 +63,7 @@ class JobSpec:
             priority=job.priority,
             retry_backoff=job.retry_backoff,
             retry_backoff_seconds=job.retry_backoff_seconds,
+            executor_id=job.executor_id,
         )
 
     def schedule(self) -> Schedule | None:
@@ -79,7 +84,7 @@ class JobSpec:
         return self.paused_until is None or instant < self.paused_until
 
     def params(self) -> dict[str, Any]:
-        return _thaw(self.config)
+        return _thawed(self.config)
 
     def retry_delay(self, attempt: int) -> float:
         job = Job(
@@ -94,6 +99,12 @@ def _freeze(value: Any) -> Any:
     if isinstance(value, list):
         return ("__list__", tuple(_freeze(v) for v in value))
     return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _thawed(config: Any) -> Any:
+    # Every start of a job needs its settings as a dict; build it once per definition.
+    return _thaw(config)
 
 
 def _thaw(value: Any) -> Any:

@@ -91,11 +91,10 @@ class WorkerPools:
         return self.process_slots if pool == "process" else self.thread_slots
 
     def start(self, active: ActiveRun, config: dict[str, Any]) -> None:
-        path = output_path(active.run_id)
         if active.kind == Job.Kind.TASK:
             future = self.processes.schedule(
                 task_kind.run_in_worker,
-                args=(config["task"], config.get("params") or {}, str(path)),
+                args=(config["task"], config.get("params") or {}, active.run_id),
                 timeout=active.timeout,
             )
             active.future = future
@@ -105,6 +104,7 @@ class WorkerPools:
             active.future.add_done_callback(lambda f: self._thread_done(active, f))
 
     def _task_done(self, active: ActiveRun, future: Future[Any]) -> None:
+        printed = True
         try:
             result = future.result()
             completion = Completion(
@@ -116,6 +116,8 @@ class WorkerPools:
                 pid=result.get("pid"),
                 started_at=datetime.fromtimestamp(result["started"], UTC),
             )
+            # Most runs print nothing: the worker says so, which saves a look at the disk.
+            printed = result.get("output", True)
         except FutureTimeout:
             completion = Completion(
                 active.run_id,
@@ -144,7 +146,10 @@ class WorkerPools:
                 reason=f"{type(exc).__name__}: {exc}"[:500],
                 error=traceback.format_exc(),
             )
-        self._finish(active, completion)
+        if printed:
+            self._finish(active, completion)
+        else:
+            self.on_complete(completion)
 
     def _run_in_thread(self, active: ActiveRun, config: dict[str, Any]) -> Completion:
         from jobs.kinds import http, shell
