@@ -3,7 +3,7 @@ through the services; here the ledger and scheduler tables are read-only."""
 
 from django.contrib import admin
 
-from jobs.models import Job, JobVersion, Run, SchedulerLease, SchedulerNode
+from jobs.models import AuditEvent, Job, JobVersion, Run, SchedulerLease, SchedulerNode
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -56,3 +56,10 @@ class SchedulerNodeAdmin(ReadOnlyAdmin):
 @admin.register(SchedulerLease)
 class SchedulerLeaseAdmin(ReadOnlyAdmin):
     list_display = ["name", "holder", "term", "renewed_at", "expires_at"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["at", "actor_name", "action", "object_type", "object_id", "object_repr", "ip"]
+    list_filter = ["action", "object_type"]
+    search_fields = ["actor_name", "object_repr"]

@@ -427,3 +427,34 @@ def test_a_locked_database_is_retried_and_logged_once(start_scheduler):
     slots = [r.scheduled_for for r in runs_of(job)]
     gaps = [b - a for a, b in zip(slots, slots[1:], strict=False)]
     assert all(gap == timedelta(seconds=1) for gap in gaps), gaps
+
+
+def test_a_shell_job_timeout_kills_its_process_group(start_scheduler, settings):
+    settings.CRONADMIN_ALLOW_SHELL_JOBS = True
+    marker = f"cronadmin-test-{time.monotonic_ns()}"
+    job = services.job_create(
+        actor=None,
+        name="shell",
+        kind="shell",
+        schedule="@manual",
+        config={"command": f"echo started; sleep 30 & sleep 31; echo {marker}"},
+        timeout_seconds=2,
+    )
+    start_scheduler(CRONADMIN_ALLOW_SHELL_JOBS="true")
+    run = services.job_run_now(actor=None, job=job)
+    run = wait_for(
+        lambda: Run.objects.filter(pk=run.pk, state__in=Run.FINAL_STATES).first(), timeout=15
+    )
+    assert run.state == Run.State.TIMED_OUT, run.reason
+    assert run.output.startswith("started")
+    assert run.finished_at - run.started_at < timedelta(seconds=7)
+
+    def sleepers() -> list[psutil.Process]:
+        found = []
+        for proc in psutil.process_iter(["cmdline", "status"]):
+            cmdline = " ".join(proc.info["cmdline"] or [])
+            if marker in cmdline and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        return found
+
+    wait_for(lambda: not sleepers(), timeout=5)
