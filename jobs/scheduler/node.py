@@ -9,6 +9,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F, Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from jobs.models import Run, SchedulerLease, SchedulerNode
@@ -78,27 +80,48 @@ def register_node() -> SchedulerNode:
     return SchedulerNode.objects.create(host=socket.gethostname(), pid=os.getpid())
 
 
-@transaction.atomic
-def take_lease(node: SchedulerNode) -> int:
-    """Become the leader; returns the new term. (On SQLite the OS lock already guarantees it.)"""
-    lease, _ = SchedulerLease.objects.select_for_update().get_or_create(name=LEASE_NAME)
-    lease.holder = node
-    lease.term += 1
-    lease.renewed_at = timezone.now()
-    lease.expires_at = lease.renewed_at + timedelta(
-        seconds=settings.CRONADMIN_HEARTBEAT_SECONDS * 5
-    )
-    lease.save()
-    return lease.term
+class LeaseLost(Exception):
+    pass
 
 
-def heartbeat(node: SchedulerNode) -> None:
-    now = timezone.now()
-    SchedulerNode.objects.filter(pk=node.pk).update(heartbeat_at=now)
-    SchedulerLease.objects.filter(name=LEASE_NAME, holder=node).update(
-        renewed_at=now,
-        expires_at=now + timedelta(seconds=settings.CRONADMIN_HEARTBEAT_SECONDS * 5),
+def lease_ttl() -> timedelta:
+    return timedelta(seconds=settings.CRONADMIN_HEARTBEAT_SECONDS * 5)
+
+
+def take_lease(node: SchedulerNode, *, force: bool = False) -> int | None:
+    """Become the leader if nobody holds a live lease; returns the new term, or None.
+
+    One conditional UPDATE decides, and expiry is judged by the database clock (Now()), so
+    schedulers on hosts with skewed clocks still agree. `force` is for SQLite, where the OS lock
+    already proves that any previous holder is dead.
+    """
+    SchedulerLease.objects.get_or_create(name=LEASE_NAME)
+    lease = SchedulerLease.objects.filter(name=LEASE_NAME)
+    free = (
+        Q(holder__isnull=True)
+        | Q(holder=node)
+        | Q(expires_at__isnull=True)
+        | Q(expires_at__lt=Now())
     )
+    taken = (lease if force else lease.filter(free)).update(
+        holder=node, term=F("term") + 1, renewed_at=Now(), expires_at=Now() + lease_ttl()
+    )
+    if not taken:
+        return None
+    return lease.values_list("term", flat=True).get()
+
+
+def heartbeat(node: SchedulerNode, term: int) -> None:
+    SchedulerNode.objects.filter(pk=node.pk).update(heartbeat_at=timezone.now())
+    renewed = SchedulerLease.objects.filter(name=LEASE_NAME, holder=node, term=term).update(
+        renewed_at=Now(), expires_at=Now() + lease_ttl()
+    )
+    if not renewed:
+        raise LeaseLost(f"another scheduler took over the lease (this one had term {term})")
+
+
+def heartbeat_standby(node: SchedulerNode) -> None:
+    SchedulerNode.objects.filter(pk=node.pk).update(heartbeat_at=timezone.now())
 
 
 def mark_applied(node: SchedulerNode, version: int) -> None:
@@ -122,7 +145,10 @@ def recover_after_crash(node: SchedulerNode) -> int:
             reason=f"The scheduler running it ({who}) stopped before the run finished; "
             "its outcome is unknown.",
         )
-    SchedulerNode.objects.filter(stopped_at__isnull=True).exclude(pk=node.pk).update(stopped_at=now)
+    # Nodes that stopped heartbeating are gone; a standby that still heartbeats is not.
+    SchedulerNode.objects.filter(
+        stopped_at__isnull=True, heartbeat_at__lt=now - lease_ttl()
+    ).exclude(pk=node.pk).update(stopped_at=now)
     return count
 
 

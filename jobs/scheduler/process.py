@@ -58,6 +58,8 @@ class SchedulerProcess:
         self.engine: Engine | None = None
         self.aps: BackgroundScheduler | None = None
         self.node = None
+        self.term = 0
+        self.sqlite_locked = False
         self._db_failing_since: float | None = None
 
     # --- start -------------------------------------------------------------------------------
@@ -66,6 +68,7 @@ class SchedulerProcess:
         lock = nodes.single_scheduler_lock()
         if lock:
             lock.acquire()
+        self.sqlite_locked = lock is not None
         try:
             return self._run()
         finally:
@@ -74,7 +77,12 @@ class SchedulerProcess:
 
     def _run(self) -> int:
         self.node = nodes.register_node()
-        term = nodes.take_lease(self.node)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+        term = self._wait_for_lease(force=self.sqlite_locked)
+        if term is None:
+            nodes.mark_stopped(self.node)
+            return 0
         interrupted = nodes.recover_after_crash(self.node)
         if interrupted:
             logger.warning(
@@ -82,6 +90,7 @@ class SchedulerProcess:
             )
         logger.info("scheduler %s started (term %d)", self.node, term)
 
+        self.term = term
         self.engine = Engine(
             node_id=self.node.pk, term=term, host=self.node.host, pid=self.node.pid
         )
@@ -106,8 +115,6 @@ class SchedulerProcess:
         self.aps.start()
         nodes.mark_applied(self.node, marker)
 
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, self._on_signal)
         threads = [
             threading.Thread(target=self._guard(self.engine.run, self.stop), name="engine"),
             threading.Thread(target=self._guard(self._sync_loop, marker), name="sync"),
@@ -120,6 +127,21 @@ class SchedulerProcess:
                 self.failed.set()
                 self.stop.set()
         return self._shutdown(threads)
+
+    def _wait_for_lease(self, *, force: bool) -> int | None:
+        """Lead, or stand by until the leader's lease runs out (or a signal says stop)."""
+        assert self.node is not None
+        announced = False
+        while not self.stop.is_set():
+            nodes.heartbeat_standby(self.node)
+            term = nodes.take_lease(self.node, force=force)
+            if term is not None:
+                return term
+            if not announced:
+                logger.info("another scheduler leads; standing by until its lease runs out")
+                announced = True
+            self.stop.wait(settings.CRONADMIN_HEARTBEAT_SECONDS)
+        return None
 
     def _guard(self, target: Callable[..., None], *args: Any) -> Callable[[], None]:
         def guarded() -> None:
@@ -213,10 +235,15 @@ class SchedulerProcess:
                     self.engine.request_poll()
                     next_request_poll = now + 2.0
                 if now >= next_heartbeat:
-                    nodes.heartbeat(self.node)
+                    nodes.heartbeat(self.node, self.term)
                     services.jobs_resume_due()
                     next_heartbeat = now + settings.CRONADMIN_HEARTBEAT_SECONDS
                 self._db_ok()
+            except nodes.LeaseLost as exc:
+                # Fencing: a scheduler that lost its lease must not act on anything any more.
+                logger.critical("%s; stopping", exc)
+                self.failed.set()
+                self.stop.set()
             except DatabaseError as exc:
                 self._db_error(exc)
 
