@@ -73,7 +73,8 @@ def test_a_standby_takes_over_when_the_leader_dies(postgres_database, tmp_path):
 
     def leader_pid():
         row = db.execute(
-            "SELECT n.pid, l.term FROM jobs_schedulerlease l JOIN jobs_schedulernode n ON n.id = l.holder_id"
+            "SELECT n.pid, l.term FROM jobs_schedulerlease l "
+            "JOIN jobs_schedulernode n ON n.id = l.holder_id"
         ).fetchone()
         return row
 
@@ -107,8 +108,8 @@ def test_a_standby_takes_over_when_the_leader_dies(postgres_database, tmp_path):
             timeout=10,
         )
         duplicates = db.execute(
-            "SELECT count(*) FROM (SELECT job_id, scheduled_for FROM jobs_run WHERE trigger = 'schedule' "
-            "GROUP BY 1, 2 HAVING count(*) > 1) d"
+            "SELECT count(*) FROM (SELECT job_id, scheduled_for FROM jobs_run "
+            "WHERE trigger = 'schedule' GROUP BY 1, 2 HAVING count(*) > 1) d"
         ).fetchone()[0]
         assert duplicates == 0
         second.send_signal(signal.SIGTERM)
