@@ -12,6 +12,8 @@ from django.db import connection
 from jobs.models import ChangeMarker, Run, SchedulerNode
 
 ROOT = Path(__file__).resolve().parent.parent
+# The SQLite test database lives in var/ (see settings), which a fresh clone does not have.
+(ROOT / "var").mkdir(exist_ok=True)
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 0.05) -> object:
