@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := cronadmin.settings
 
-.PHONY: run test install lint format bench bench-propagation clean
+.PHONY: run test install lint format bench bench-propagation bench-pages bench-api clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ bench: install
 
 bench-propagation: install
 	$(BIN)/python -m bench.propagation
+
+bench-pages: install
+	$(BIN)/python -m bench.pages
+
+bench-api: install
+	$(BIN)/python -m bench.api
 
 clean:
 	rm -rf $(VENV) var staticfiles

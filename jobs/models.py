@@ -68,6 +68,16 @@ class Job(models.Model):
     misfire_limit = models.PositiveSmallIntegerField(_("catch-up limit"), default=10)
     labels = models.JSONField(_("labels"), default=dict, blank=True)
     priority = models.SmallIntegerField(_("priority"), default=0)
+    # Set for the HTTP jobs a self-registering executor owns: they are skipped while it is offline,
+    # and its next registration may change or remove them. Not part of the editable definition.
+    executor = models.ForeignKey(
+        "Executor",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="jobs",
+    )
 
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -370,3 +380,80 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class ExecutorQuerySet(models.QuerySet["Executor"]):
+    def overview(self) -> "ExecutorQuerySet":
+        """Executors for lists (the UI, the API): by name, with how many jobs each owns.
+
+        Whether one is online is computed from its last heartbeat (`Executor.state_at`), so the
+        list is right without any process having to mark executors offline.
+        """
+        return self.annotate(job_count=models.Count("jobs")).order_by("name")
+
+
+class Executor(models.Model):
+    """Another service that owns HTTP jobs: it registers them, then proves it is alive.
+
+    It sends a heartbeat every `heartbeat_seconds`; after MISSED_HEARTBEATS_OFFLINE missed ones it
+    is offline, and the scheduler records its jobs' slots as skipped until heartbeats return.
+    """
+
+    class State(models.TextChoices):
+        ONLINE = "online", _("Online")
+        OFFLINE = "offline", _("Offline")
+
+    MISSED_HEARTBEATS_OFFLINE = 3
+
+    name = models.CharField(_("name"), max_length=63, unique=True)
+    base_url = models.CharField(_("base URL"), max_length=2048)
+    heartbeat_seconds = models.PositiveIntegerField(_("heartbeat period (seconds)"), default=30)
+    registered_at = models.DateTimeField(default=now)
+    registered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_heartbeat_at = models.DateTimeField(default=now)
+
+    objects = ExecutorQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def offline_after(self) -> timedelta:
+        return timedelta(seconds=self.heartbeat_seconds * self.MISSED_HEARTBEATS_OFFLINE)
+
+    def state_at(self, at: datetime | None = None) -> str:
+        silent = (at or now()) - self.last_heartbeat_at
+        return self.State.OFFLINE if silent > self.offline_after else self.State.ONLINE
+
+    @property
+    def state(self) -> str:
+        return self.state_at()
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to an API request sent with an `Idempotency-Key`, replayed on retries.
+
+    Kept per user and per endpoint (`scope`); the fingerprint of the request tells a retry from a
+    different request that reuses the key by mistake.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    scope = models.CharField(max_length=200)
+    fingerprint = models.CharField(max_length=64)
+    status = models.PositiveSmallIntegerField()
+    body = models.JSONField()
+    created_at = models.DateTimeField(default=now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key", "scope"], name="idempotency_one_per_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key}"

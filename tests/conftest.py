@@ -7,13 +7,34 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import Group, User
 from django.db import connection
 
+from jobs import selectors
 from jobs.models import ChangeMarker, Run, SchedulerNode
 
 ROOT = Path(__file__).resolve().parent.parent
 # The SQLite test database lives in var/ (see settings), which a fresh clone does not have.
 (ROOT / "var").mkdir(exist_ok=True)
+
+
+@pytest.fixture(name="fresh_caches", autouse=True)
+def fresh_caches_fixture(settings):
+    # A deliberately slow password hash costs ~0.3 s per user; tests need no such protection.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # The selectors cache parsed schedules in the process; tests roll the database back under it.
+    selectors.clear_caches()
+    yield
+    selectors.clear_caches()
+
+
+def user_with_role(role: str | None, name: str | None = None) -> User:
+    """A user in one of the role groups. The groups come from a migration, but a transactional
+    test's flush removes them, so they are made again when missing."""
+    user = User.objects.create_user(name or (role or "nobody").lower(), password="pw-Secret-1")
+    if role:
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
+    return user
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 0.05) -> object:

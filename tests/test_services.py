@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from jobs import services
 from jobs.models import ChangeMarker, Job, JobVersion, Run
+from tests.conftest import user_with_role
 
 pytestmark = pytest.mark.django_db
 
@@ -203,15 +204,8 @@ def test_runs_prune_keeps_newest_per_job_and_recent_runs():
 
 @pytest.fixture
 def users(db):
-    from django.contrib.auth.models import Group
-
-    User = get_user_model()
-    made = {}
-    for role in ("Viewer", "Operator", "Editor", "Admin"):
-        user = User.objects.create_user(role.lower(), password="x")
-        user.groups.add(Group.objects.get(name=role))
-        made[role.lower()] = user
-    return made
+    roles = ("Viewer", "Operator", "Editor", "Admin")
+    return {role.lower(): user_with_role(role) for role in roles}
 
 
 def test_roles_are_enforced_in_the_services(users):
@@ -240,7 +234,10 @@ def test_changes_are_audited_with_a_masked_diff(users, settings):
         name="hook",
         kind="http",
         schedule="@hourly",
-        config={"url": "https://hooks.example.com/x", "headers": {"Authorization": "Bearer s3cret"}},
+        config={
+            "url": "https://hooks.example.com/x",
+            "headers": {"Authorization": "Bearer s3cret"},
+        },
     )
     services.job_update(
         actor=users["editor"],

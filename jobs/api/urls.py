@@ -1,4 +1,34 @@
-from django.urls import path
+"""The JSON API, mounted at /api/v1/ (see docs/api.md)."""
+
+from django.urls import path, re_path
+
+from jobs.api import docs, executors, views
 
 app_name = "api"
-urlpatterns: list = []
+urlpatterns = [
+    path("jobs", views.jobs_collection, name="jobs"),
+    path("jobs/<int:job_id>", views.job_item, name="job"),
+    path("jobs/<int:job_id>/pause", views.job_pause, name="job_pause"),
+    path("jobs/<int:job_id>/resume", views.job_resume, name="job_resume"),
+    path("jobs/<int:job_id>/run", views.job_run, name="job_run"),
+    path("jobs/<int:job_id>/runs", views.job_runs, name="job_runs"),
+    path("runs", views.runs_collection, name="runs"),
+    path("runs/<int:run_id>", views.run_item, name="run"),
+    path("runs/<int:run_id>/cancel", views.run_cancel, name="run_cancel"),
+    path("schedule/preview", views.preview, name="schedule_preview"),
+    path("tasks", views.tasks, name="tasks"),
+    path("executors", executors.executors, name="executors"),
+    path("executors/register", executors.executor_register, name="executor_register"),
+    path("executors/<str:name>/heartbeat", executors.executor_heartbeat, name="executor_heartbeat"),
+    path(
+        "executors/<str:name>/unregister",
+        executors.executor_unregister,
+        name="executor_unregister",
+    ),
+    path("openapi.json", docs.schema, name="openapi"),
+    path("docs", docs.docs, name="docs"),
+    path("docs/assets/<str:name>", docs.docs_asset, name="docs_asset"),
+    path("ping", docs.ping, name="ping"),
+    # Last: anything else under /api/v1/ answers a JSON 404, not the web's HTML page.
+    re_path(r"^(?P<path>.*)$", views.unknown_endpoint),
+]

@@ -1,0 +1,301 @@
+"""The OpenAPI 3.0 description of the API: the operations, written by hand where they describe
+behaviour (which statuses each answers), over the data shapes of jobs.api.openapi_components,
+generated from the parser's own field tables. The schemathesis test in the suite holds every
+answer of the API against it.
+"""
+
+from functools import cache
+
+from jobs.api.fields import JOB_FIELDS, RUN_STATES, RUN_TRIGGERS
+from jobs.api.openapi_components import (
+    INSTANT,
+    INTEGER,
+    STRING,
+    Schema,
+    components,
+    field_schema,
+    obj,
+    ref,
+)
+from jobs.models import Job
+from jobs.previews import MAX_PREVIEW
+
+ERROR_TEXT = {
+    400: "Malformed request: not JSON, a bad query parameter.",
+    401: "No valid credentials.",
+    403: "The role does not allow this (or the CSRF check of a session failed).",
+    404: "No such object.",
+    409: "Conflicts with the current state (a name taken, a run already ended).",
+    413: "The body is larger than the server accepts (DATA_UPLOAD_MAX_MEMORY_SIZE).",
+    415: "The body is not application/json.",
+    422: "The request is well-formed but not valid; `fields` says what is wrong.",
+}
+
+
+# --- operations ----------------------------------------------------------------------------------
+
+
+def query(name: str, schema: Schema, description: str = "", required: bool = False) -> Schema:
+    parameter = {"name": name, "in": "query", "schema": schema, "required": required}
+    if description:
+        parameter["description"] = description
+    return parameter
+
+
+def path_id(name: str) -> Schema:
+    schema = {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+EXECUTOR_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+PAGING = [
+    query("page", {"type": "integer", "minimum": 1, "maximum": 1_000_000}, "1-based."),
+    query("page_size", {"type": "integer", "minimum": 1, "maximum": 200}, "Default 50."),
+]
+RUN_FILTERS = [
+    query("state", {"type": "string", "enum": list(RUN_STATES)}),
+    query("trigger", {"type": "string", "enum": list(RUN_TRIGGERS)}),
+    query("since", INSTANT, "Runs whose slot is at or after this instant."),
+    *PAGING,
+]
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+    "description": "A retry with the same key returns the first answer instead of acting again.",
+}
+
+
+def operation(
+    summary: str,
+    tag: str,
+    ok: dict[int, Schema | None],
+    errors: tuple[int, ...] = (),
+    *,
+    parameters: list[Schema] | None = None,
+    body: Schema | None = None,
+    body_required: bool = True,
+    public: bool = False,
+) -> Schema:
+    responses: dict[str, Schema] = {}
+    for status, schema in ok.items():
+        answer: Schema = {"description": "OK"}
+        if schema is not None:
+            answer["content"] = {"application/json": {"schema": schema}}
+        responses[str(status)] = answer
+    codes = set(errors) if public else {401, 403, *errors}
+    if body is not None:
+        codes |= {400, 413, 415, 422}
+    for status in sorted(codes):
+        responses[str(status)] = {
+            "description": ERROR_TEXT[status],
+            "content": {"application/json": {"schema": ref("Error")}},
+        }
+    result: Schema = {"summary": summary, "tags": [tag], "responses": responses}
+    if parameters:
+        result["parameters"] = parameters
+    if body is not None:
+        content = {"application/json": {"schema": body}}
+        result["requestBody"] = {"required": body_required, "content": content}
+    if public:
+        result["security"] = []
+    return result
+
+
+def paths() -> Schema:
+    job, run = path_id("job_id"), path_id("run_id")
+    job_filters = [
+        query("q", STRING, "Text in the name or description."),
+        query("state", {"type": "string", "enum": list(Job.State.values)}),
+        query("kind", {"type": "string", "enum": list(Job.Kind.values)}),
+        query("label", STRING, "`key:value` (or `key` alone: has the label)."),
+        *PAGING,
+    ]
+    empty = ref("Empty")
+    return {
+        "/api/v1/jobs": {
+            "get": operation(
+                "List jobs", "jobs", {200: ref("JobPage")}, (400,), parameters=job_filters
+            ),
+            "post": operation(
+                "Create a job",
+                "jobs",
+                {201: ref("Job")},
+                (409,),
+                parameters=[IDEMPOTENCY_KEY],
+                body=ref("JobInput"),
+            ),
+        },
+        "/api/v1/jobs/{job_id}": {
+            "parameters": [job],
+            "get": operation("Get a job", "jobs", {200: ref("Job")}, (404,)),
+            "put": operation(
+                "Replace a job", "jobs", {200: ref("Job")}, (404, 409), body=ref("JobInput")
+            ),
+            "patch": operation(
+                "Change some fields of a job",
+                "jobs",
+                {200: ref("Job")},
+                (404, 409),
+                body=ref("JobPatch"),
+            ),
+            "delete": operation("Delete a job and its runs", "jobs", {204: None}, (404,)),
+        },
+        "/api/v1/jobs/{job_id}/pause": {
+            "parameters": [job],
+            "post": operation(
+                "Pause a job",
+                "jobs",
+                {200: ref("Job")},
+                (404,),
+                body=ref("Pause"),
+                body_required=False,
+            ),
+        },
+        "/api/v1/jobs/{job_id}/resume": {
+            "parameters": [job],
+            "post": operation(
+                "Resume a job", "jobs", {200: ref("Job")}, (404,), body=empty, body_required=False
+            ),
+        },
+        "/api/v1/jobs/{job_id}/run": {
+            "parameters": [job],
+            "post": operation(
+                "Run a job now (the scheduler starts it)",
+                "jobs",
+                {202: ref("RunDetail")},
+                (404,),
+                parameters=[IDEMPOTENCY_KEY],
+                body=empty,
+                body_required=False,
+            ),
+        },
+        "/api/v1/jobs/{job_id}/runs": {
+            "parameters": [job],
+            "get": operation(
+                "A job's runs", "runs", {200: ref("RunPage")}, (400, 404), parameters=RUN_FILTERS
+            ),
+        },
+        "/api/v1/runs": {
+            "get": operation(
+                "List runs",
+                "runs",
+                {200: ref("RunPage")},
+                (400,),
+                parameters=[
+                    query("job", path_id("job")["schema"], "Runs of this job."),
+                    *RUN_FILTERS,
+                ],
+            ),
+        },
+        "/api/v1/runs/{run_id}": {
+            "parameters": [run],
+            "get": operation("Get a run with its output", "runs", {200: ref("RunDetail")}, (404,)),
+        },
+        "/api/v1/runs/{run_id}/cancel": {
+            "parameters": [run],
+            "post": operation(
+                "Cancel a queued or running run",
+                "runs",
+                {200: ref("RunDetail")},
+                (404, 409),
+                body=empty,
+                body_required=False,
+            ),
+        },
+        "/api/v1/schedule/preview": {
+            "get": operation(
+                "Describe a schedule and list its next runs",
+                "schedules",
+                {200: ref("SchedulePreview")},
+                (400,),
+                parameters=[
+                    query("schedule", field_schema(JOB_FIELDS["schedule"]), required=True),
+                    query("timezone", field_schema(JOB_FIELDS["timezone"]), "Default UTC."),
+                    query("count", {"type": "integer", "minimum": 1, "maximum": MAX_PREVIEW}),
+                    query("after", INSTANT, "Default now."),
+                ],
+            ),
+        },
+        "/api/v1/tasks": {
+            "get": operation(
+                "Registered tasks and their parameters", "tasks", {200: ref("TaskList")}
+            )
+        },
+        "/api/v1/executors": {
+            "get": operation("List executors", "executors", {200: ref("ExecutorList")})
+        },
+        "/api/v1/executors/register": {
+            "post": operation(
+                "Register an executor and the jobs it offers",
+                "executors",
+                {200: ref("ExecutorWithJobs")},
+                (409,),
+                body=ref("ExecutorRegistration"),
+            ),
+        },
+        "/api/v1/executors/{name}/heartbeat": {
+            "parameters": [EXECUTOR_NAME],
+            "post": operation(
+                "Tell that an executor is alive", "executors", {200: ref("Executor")}, (404,)
+            ),
+        },
+        "/api/v1/executors/{name}/unregister": {
+            "parameters": [EXECUTOR_NAME],
+            "post": operation(
+                "Remove an executor and its jobs",
+                "executors",
+                {200: obj({"name": STRING, "deleted_jobs": INTEGER})},
+                (404,),
+            ),
+        },
+        "/api/v1/ping": {
+            "get": operation(
+                "Liveness: the web process answers",
+                "service",
+                {200: obj({"status": {"type": "string", "enum": ["ok"]}, "time": INSTANT})},
+                public=True,
+            )
+        },
+        "/cron": {
+            "get": operation(
+                "Legacy: active jobs",
+                "legacy",
+                {200: {"type": "array", "items": ref("CronJob")}},
+            ),
+            "post": operation(
+                "Legacy: schedule a registered task",
+                "legacy",
+                {200: obj({"job_id": INTEGER})},
+                (409,),
+                body=ref("CronCreate"),
+            ),
+        },
+        "/cron/{job_id}": {
+            "parameters": [job],
+            "delete": operation("Legacy: delete a job", "legacy", {204: None}, (404,)),
+        },
+    }
+
+
+@cache
+def openapi_schema() -> Schema:
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "CronAdmin API",
+            "version": "1",
+            "description": "Manage scheduled jobs and watch their runs. See docs/api.md.",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearerAuth": []}, {"sessionAuth": []}],
+        "paths": paths(),
+        "components": {
+            "schemas": components(),
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer"},
+                "sessionAuth": {"type": "apiKey", "in": "cookie", "name": "sessionid"},
+            },
+        },
+    }

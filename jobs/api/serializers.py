@@ -1,0 +1,329 @@
+"""Jobs and runs to and from JSON.
+
+Input is checked here for shape and type only (a wrong type is reported per field, never a 500);
+what a value means (a schedule, a URL, a task's parameters) is checked by the model and the kinds
+inside the services, so the API and the web pages accept exactly the same jobs.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from jobs.api.endpoint import isoformat, parse_instant
+from jobs.api.errors import ApiError, invalid
+from jobs.api.fields import (
+    HTTP_DEFAULTS,
+    HTTP_FIELDS,
+    JOB_FIELDS,
+    READ_ONLY_FIELDS,
+    SHELL_FIELDS,
+    TASK_FIELDS,
+    Field,
+)
+from jobs.audit import SECRET_MASK, is_secret_header
+from jobs.models import Job, Run
+from jobs.selectors import job_next_runs, run_output
+
+# Model error keys as the API names them, per kind (the kinds report `url`, the API has `http`).
+ERROR_NAMES = {
+    Job.Kind.HTTP: {name: f"http.{name}" for name in HTTP_FIELDS} | {"__all__": "http"},
+    Job.Kind.SHELL: {"command": "shell.command", "__all__": "shell"},
+    Job.Kind.TASK: {},
+}
+PAUSE_ERROR_NAMES = {"until": "paused_until", "note": "pause_note"}
+
+_MISSING = object()
+
+
+# --- values ------------------------------------------------------------------------------------
+
+
+def check_value(field: Field, value: Any) -> Any:
+    """`value` converted for the model, or ValueError with a message for the client."""
+    if value is None:
+        if field.nullable:
+            return None
+        raise ValueError(_("This field may not be null."))
+    if field.type in ("string", "date-time"):
+        if not isinstance(value, str):
+            raise ValueError(_("Expected text."))
+        if field.max_length is not None and len(value) > field.max_length:
+            raise ValueError(_("At most %(n)d characters.") % {"n": field.max_length})
+        if field.choices and value not in field.choices:
+            raise ValueError(_("One of: %(choices)s.") % {"choices": ", ".join(field.choices)})
+        if field.type == "date-time":
+            try:
+                return parse_instant(value)
+            except ValueError:
+                raise ValueError(
+                    _(
+                        "Expected an ISO-8601 date-time with an offset, between the years 1900 "
+                        "and 8999, e.g. %(example)s."
+                    )
+                    % {"example": "2030-01-31T09:00:00+01:00"}
+                ) from None
+        return value
+    if field.type == "integer":
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(_("Expected a whole number."))
+        if not field.minimum <= value <= field.maximum:  # type: ignore[operator]
+            raise ValueError(
+                _("Expected a number from %(min)d to %(max)d.")
+                % {"min": field.minimum, "max": field.maximum}
+            )
+        return value
+    if field.type == "labels":
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise ValueError(_("Expected an object of text values."))
+        return value
+    if field.type == "statuses":
+        if not isinstance(value, list) or len(value) > 100:
+            raise ValueError(_("Expected a list of at most 100 HTTP status codes."))
+        return value
+    if not isinstance(value, dict):
+        raise ValueError(_("Expected an object."))
+    return value
+
+
+def _check_fields(
+    data: dict[str, Any], fields: dict[str, Field], prefix: str, errors: dict[str, str]
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, field in fields.items():
+        if name in data:
+            try:
+                values[name] = check_value(field, data[name])
+            except ValueError as exc:
+                errors[prefix + name] = str(exc)
+    return values
+
+
+# --- job input -----------------------------------------------------------------------------------
+
+
+def parse_job(data: dict[str, Any], *, job: Job | None, partial: bool) -> dict[str, Any]:
+    """Service keyword arguments from a job's JSON: for job_create, or to compare with `job`.
+
+    Create and PUT give the whole job (what is left out takes its default); PATCH (`partial`)
+    gives only what changes, and its `http` object changes only the keys it has.
+    """
+    known = {*JOB_FIELDS, *TASK_FIELDS, "http", "shell", *READ_ONLY_FIELDS}
+    errors = {name: _("Unknown field.") for name in data if name not in known}
+    values = _check_fields(data, JOB_FIELDS, "", errors)
+    if not partial:
+        for name, field in JOB_FIELDS.items():
+            if name in values:
+                continue
+            if field.required:
+                errors[name] = _("This field is required.")
+            else:
+                values[name] = field.default(name)
+    kind = values.get("kind", job.kind if job else None)
+    current = job.config if job is not None and job.kind == kind and partial else None
+    if kind in Job.Kind.values:
+        values["config"] = _parse_config(data, kind, current, job, errors)
+    if errors:
+        raise invalid(errors)
+    return values
+
+
+def _parse_config(
+    data: dict[str, Any],
+    kind: str,
+    current: dict[str, Any] | None,
+    job: Job | None,
+    errors: dict[str, str],
+) -> dict[str, Any]:
+    sections = {"task": ("task", "params"), "http": ("http",), "shell": ("shell",)}
+    for other, names in sections.items():
+        for name in names:
+            if other != kind and data.get(name) is not None:
+                errors[name] = _("Only for %(kind)s jobs; send null or leave it out.") % {
+                    "kind": other
+                }
+    if kind == Job.Kind.TASK:
+        values = _check_fields(data, TASK_FIELDS, "", errors)
+        base = current or {"task": None, "params": {}}
+        task = values["task"] if "task" in values else base.get("task")
+        if "params" in values:
+            params = values["params"] or {}
+        else:
+            # New parameters belong to a new task: keep the old ones only for the same task.
+            params = base.get("params", {}) if task == base.get("task") else {}
+        return {"task": task or "", "params": params}
+    section, fields = ("http", HTTP_FIELDS) if kind == Job.Kind.HTTP else ("shell", SHELL_FIELDS)
+    given = data.get(section, _MISSING)
+    if given is _MISSING and current is not None:
+        return current
+    if not isinstance(given, dict):
+        errors[section] = _("Expected an object with the %(kind)s settings.") % {"kind": kind}
+        return {}
+    base = dict(current) if current is not None else dict(HTTP_DEFAULTS if kind == "http" else {})
+    for name in given:
+        if name not in fields:
+            errors[f"{section}.{name}"] = _("Unknown field.")
+    config = {**base, **_check_fields(given, fields, f"{section}.", errors)}
+    if kind == Job.Kind.HTTP and isinstance(config.get("headers"), dict):
+        config["headers"] = _unmask_headers(config["headers"], job, errors)
+    return config
+
+
+def _unmask_headers(
+    headers: dict[str, str], job: Job | None, errors: dict[str, str]
+) -> dict[str, str]:
+    # Secret header values are sent out masked; sending the mask back means "keep the value".
+    stored = {}
+    if job is not None and job.kind == Job.Kind.HTTP:
+        stored = {k.lower(): v for k, v in (job.config.get("headers") or {}).items()}
+    result = {}
+    for name, value in headers.items():
+        if value == SECRET_MASK:
+            if name.lower() not in stored:
+                errors[f"http.headers.{name}"] = _(
+                    "Send the real value: the mask only stands for a value already saved."
+                )
+                continue
+            value = stored[name.lower()]
+        result[name] = value
+    return result
+
+
+def job_changes(job: Job, values: dict[str, Any]) -> dict[str, Any]:
+    """The definition fields in `values` that differ from `job`: what job_update must change."""
+    from jobs.services import DEFINITION_FIELDS
+
+    return {
+        name: value
+        for name, value in values.items()
+        if name in DEFINITION_FIELDS and getattr(job, name) != value
+    }
+
+
+# --- output --------------------------------------------------------------------------------------
+
+
+def masked_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {name: SECRET_MASK if is_secret_header(name) else v for name, v in headers.items()}
+
+
+def job_json(job: Job, *, last_run: Run | None, now: datetime | None = None) -> dict[str, Any]:
+    config = job.config if isinstance(job.config, dict) else {}
+    is_task, is_http = job.kind == Job.Kind.TASK, job.kind == Job.Kind.HTTP
+    http = None
+    if is_http:
+        http = {name: config.get(name, HTTP_DEFAULTS.get(name)) for name in HTTP_FIELDS}
+        http["headers"] = masked_headers(http["headers"] or {})
+    next_runs = job_next_runs(job, 1, now or timezone.now())
+    executor = job.executor if job.executor_id else None
+    return {
+        "id": job.pk,
+        "name": job.name,
+        "description": job.description,
+        "kind": job.kind,
+        "task": config.get("task") if is_task else None,
+        "params": config.get("params", {}) if is_task else None,
+        "http": http,
+        "shell": {"command": config.get("command", "")} if job.kind == Job.Kind.SHELL else None,
+        "schedule": job.schedule,
+        "timezone": job.timezone,
+        "start_at": isoformat(job.start_at),
+        "end_at": isoformat(job.end_at),
+        "state": job.state,
+        "paused_until": isoformat(job.paused_until),
+        "pause_note": job.pause_note,
+        "timeout_seconds": job.timeout_seconds,
+        "max_retries": job.max_retries,
+        "retry_backoff": job.retry_backoff,
+        "retry_backoff_seconds": job.retry_backoff_seconds,
+        "overlap": job.overlap,
+        "max_concurrent": job.max_concurrent,
+        "misfire": job.misfire,
+        "misfire_limit": job.misfire_limit,
+        "labels": job.labels,
+        "priority": job.priority,
+        "version": job.version,
+        "next_run_at": isoformat(next_runs[0]) if next_runs else None,
+        "last_run": run_summary(last_run) if last_run else None,
+        "executor": {"name": executor.name, "state": executor.state} if executor else None,
+        "created_at": isoformat(job.created_at),
+        "updated_at": isoformat(job.updated_at),
+    }
+
+
+def with_last_runs(jobs: QuerySet[Job]) -> QuerySet[Job]:
+    """`jobs` with what jobs_json needs: the executor, and the id of each job's newest run."""
+    newest = Run.objects.filter(job=OuterRef("pk")).order_by("-scheduled_for", "-id")
+    return jobs.select_related("executor").annotate(last_run_id=Subquery(newest.values("id")[:1]))
+
+
+def jobs_json(jobs: list[Job]) -> list[dict[str, Any]]:
+    """Jobs fetched through with_last_runs as JSON: one more query for all their last runs."""
+    run_ids = [job.last_run_id for job in jobs if job.last_run_id]  # type: ignore[attr-defined]
+    runs = Run.objects.in_bulk(run_ids) if run_ids else {}
+    now = timezone.now()
+    return [
+        job_json(job, last_run=runs.get(job.last_run_id), now=now)  # type: ignore[attr-defined]
+        for job in jobs
+    ]
+
+
+def job_answer(job_id: int) -> dict[str, Any]:
+    """One job as JSON, read afresh (after a change, it shows what was saved)."""
+    return jobs_json([with_last_runs(Job.objects.all()).get(pk=job_id)])[0]
+
+
+def run_summary(run: Run) -> dict[str, Any]:
+    return {
+        "id": run.pk,
+        "state": run.state,
+        "reason": run.reason,
+        "trigger": run.trigger,
+        "scheduled_for": isoformat(run.scheduled_for),
+        "started_at": isoformat(run.started_at),
+        "finished_at": isoformat(run.finished_at),
+    }
+
+
+def run_json(run: Run, *, detail: bool = False) -> dict[str, Any]:
+    duration = run.duration
+    data = {
+        **run_summary(run),
+        "job": run.job_id,
+        "job_name": run.job.name,
+        "job_version": run.job_version,
+        "attempt": run.attempt,
+        "retry_of": run.retry_of_id,
+        "created_at": isoformat(run.created_at),
+        "cancel_requested_at": isoformat(run.cancel_requested_at),
+        "duration_seconds": duration.total_seconds() if duration is not None else None,
+        "exit_code": run.exit_code,
+        "http_status": run.http_status,
+        "host": run.host,
+        "pid": run.pid,
+        "requested_by": run.requested_by.get_username() if run.requested_by else None,
+    }
+    if detail:
+        output, dropped = run_output(run)
+        data.update(output=output, output_dropped_bytes=dropped, error=run.error)
+    return data
+
+
+def pause_input(data: dict[str, Any]) -> dict[str, Any]:
+    errors: dict[str, str] = {name: _("Unknown field.") for name in data if name not in PAUSE}
+    values = _check_fields(data, PAUSE, "", errors)
+    if errors:
+        raise invalid(errors)
+    return {"until": values.get("until"), "note": values.get("note") or ""}
+
+
+PAUSE = {
+    "until": Field("date-time", nullable=True, help="Resume by itself at this instant."),
+    "note": Field("string", nullable=True, max_length=500, help="Why it is paused."),
+}
+
+
+def conflict(message: str) -> ApiError:
+    return ApiError(409, "conflict", message)
