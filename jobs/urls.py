@@ -1,7 +1,61 @@
-from django.urls import path
-from django.views.generic import RedirectView
+from django.contrib.auth import views as auth_views
+from django.urls import path, reverse_lazy
+
+from jobs.views import audit, dashboard, job_forms, jobs, profile, runs, versions
 
 app_name = "jobs"
+# Django's form views also answer PUT like POST; the pages take only GET and POST.
+FORM_METHODS = ["get", "post", "head", "options"]
+
+auth = [
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            template_name="registration/login.html", http_method_names=FORM_METHODS
+        ),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "password/",
+        auth_views.PasswordChangeView.as_view(
+            success_url=reverse_lazy("jobs:password_done"), http_method_names=FORM_METHODS
+        ),
+        name="password_change",
+    ),
+    path("password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_done"),
+    path("language/", profile.language_set, name="language_set"),
+    path("profile/", profile.profile, name="profile"),
+    path("profile/tokens/", profile.api_token_create, name="api_token_create"),
+    path("profile/tokens/<int:pk>/revoke/", profile.api_token_revoke, name="api_token_revoke"),
+]
+
 urlpatterns = [
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    *auth,
+    path("", dashboard.dashboard, name="dashboard"),
+    path("dashboard/live/", dashboard.dashboard_live, name="dashboard_live"),
+    path("jobs/", jobs.job_list, name="job_list"),
+    path("jobs/bulk/", jobs.job_bulk, name="job_bulk"),
+    path("jobs/new/", job_forms.job_create, name="job_create"),
+    path("jobs/fields/", job_forms.job_kind_fields, name="job_kind_fields"),
+    path("jobs/preview/", job_forms.schedule_preview, name="schedule_preview"),
+    path("jobs/<int:pk>/", jobs.job_detail, name="job_detail"),
+    path("jobs/<int:pk>/runs/", jobs.job_runs, name="job_runs"),
+    path("jobs/<int:pk>/edit/", job_forms.job_edit, name="job_edit"),
+    path("jobs/<int:pk>/clone/", job_forms.job_clone, name="job_clone"),
+    path("jobs/<int:pk>/delete/", jobs.job_delete, name="job_delete"),
+    path("jobs/<int:pk>/pause/", jobs.job_pause, name="job_pause"),
+    path("jobs/<int:pk>/resume/", jobs.job_resume, name="job_resume"),
+    path("jobs/<int:pk>/run/", jobs.job_run_now, name="job_run_now"),
+    path("jobs/<int:pk>/versions/", versions.job_versions, name="job_versions"),
+    path(
+        "jobs/<int:pk>/versions/<int:version>/restore/",
+        versions.job_version_restore,
+        name="job_version_restore",
+    ),
+    path("runs/<int:pk>/", runs.run_detail, name="run_detail"),
+    path("runs/<int:pk>/live/", runs.run_live, name="run_live"),
+    path("runs/<int:pk>/cancel/", runs.run_cancel, name="run_cancel"),
+    path("runs/<int:pk>/retry/", runs.run_retry, name="run_retry"),
+    path("audit/", audit.audit_log, name="audit_log"),
 ]

@@ -1,0 +1,405 @@
+"""HTML forms: they read what a person typed into the shapes the services take.
+
+The rules themselves live in the shared validators and the services; a form only turns text
+(lines of "key=value", "Name: value", "200, 204") into values and puts the services' errors
+back next to the field they are about.
+"""
+
+from functools import cache
+from typing import Any
+from zoneinfo import available_timezones
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.urls import reverse_lazy
+from django.utils.translation import gettext_lazy as _
+
+from jobs import registry
+from jobs.audit import SECRET_MASK, is_secret_header
+from jobs.kinds.http import METHODS
+from jobs.models import Job, Run
+from jobs.permissions import can
+from jobs.validators import schedule_or_error, validate_labels, validate_timezone
+
+# Fields of the form that are not part of the kind's settings, in the services' names.
+COMMON_FIELDS = (
+    "name",
+    "description",
+    "kind",
+    "schedule",
+    "timezone",
+    "start_at",
+    "end_at",
+    "timeout_seconds",
+    "max_retries",
+    "retry_backoff",
+    "retry_backoff_seconds",
+    "overlap",
+    "max_concurrent",
+    "misfire",
+    "misfire_limit",
+    "priority",
+    "labels",
+)
+KIND_FIELDS = {
+    "task": ("task",),
+    "http": ("method", "url", "headers", "body", "expect_status"),
+    "shell": ("command",),
+}
+PARAM_PREFIX = "param_"
+DATETIME_WIDGET = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+
+def kind_choices(user: Any) -> list[tuple[str, str]]:
+    choices = [
+        (Job.Kind.TASK.value, Job.Kind.TASK.label),
+        (Job.Kind.HTTP.value, Job.Kind.HTTP.label),
+    ]
+    if settings.CRONADMIN_ALLOW_SHELL_JOBS and can(user, "edit", kind="shell"):
+        choices.append((Job.Kind.SHELL.value, Job.Kind.SHELL.label))
+    return choices
+
+
+@cache
+def timezone_names() -> list[str]:
+    """For the time zone fields' suggestion list."""
+    return sorted(zone for zone in available_timezones() if "/" in zone or zone == "UTC")
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+class JobForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=200)
+    description = forms.CharField(
+        label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    kind = forms.ChoiceField(label=_("Kind"))
+    schedule = forms.CharField(
+        label=_("Schedule"),
+        max_length=200,
+        help_text=_("Cron (“0 9 * * 1-5”), @daily, @every 90s, a date-time, or @manual."),
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "off",
+                "spellcheck": "false",
+                "hx-get": reverse_lazy("jobs:schedule_preview"),
+                "hx-trigger": "input changed delay:300ms, change",
+                "hx-target": "#schedule-preview",
+                "hx-include": "[name=timezone]",
+                "aria-describedby": "id_schedule_helptext schedule-preview",
+            }
+        ),
+    )
+    timezone = forms.CharField(
+        label=_("Time zone"),
+        max_length=64,
+        initial="UTC",
+        help_text=_("An IANA name such as Europe/Berlin, Asia/Shanghai or UTC."),
+        widget=forms.TextInput(
+            attrs={
+                "list": "timezones",
+                "autocomplete": "off",
+                "hx-get": reverse_lazy("jobs:schedule_preview"),
+                "hx-trigger": "input changed delay:300ms, change",
+                "hx-target": "#schedule-preview",
+                "hx-include": "[name=schedule]",
+            }
+        ),
+    )
+    start_at = forms.DateTimeField(
+        label=_("Start"), required=False, widget=DATETIME_WIDGET, help_text=_("In your time zone.")
+    )
+    end_at = forms.DateTimeField(
+        label=_("End"), required=False, widget=DATETIME_WIDGET, help_text=_("In your time zone.")
+    )
+    timeout_seconds = forms.IntegerField(
+        label=_("Timeout (seconds)"),
+        required=False,
+        min_value=1,
+        help_text=_("Empty: the server default."),
+    )
+    max_retries = forms.IntegerField(label=_("Retries"), min_value=0, max_value=100, initial=0)
+    retry_backoff = forms.ChoiceField(
+        label=_("Retry backoff"), choices=Job.Backoff.choices, initial=Job.Backoff.FIXED
+    )
+    retry_backoff_seconds = forms.IntegerField(
+        label=_("Retry delay (seconds)"), min_value=0, initial=10
+    )
+    overlap = forms.ChoiceField(
+        label=_("When the previous run is still going"),
+        choices=Job.Overlap.choices,
+        initial=Job.Overlap.SKIP,
+    )
+    max_concurrent = forms.IntegerField(
+        label=_("Concurrent runs allowed"), min_value=1, max_value=1000, initial=1
+    )
+    misfire = forms.ChoiceField(
+        label=_("Runs missed while the scheduler was down"),
+        choices=Job.Misfire.choices,
+        initial=Job.Misfire.ONCE,
+    )
+    misfire_limit = forms.IntegerField(
+        label=_("Catch-up limit"), min_value=1, max_value=10000, initial=10
+    )
+    priority = forms.IntegerField(
+        label=_("Priority"),
+        min_value=-1000,
+        max_value=1000,
+        initial=0,
+        help_text=_("Higher starts first when workers are busy."),
+    )
+    labels = forms.CharField(
+        label=_("Labels"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
+        help_text=_("One key=value per line, e.g. team=data."),
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        user: Any,
+        job: Job | None = None,
+        kind: str = "",
+        task: str = "",
+        **kw: Any,
+    ) -> None:
+        super().__init__(*args, **kw)
+        self.job = job
+        choices = kind_choices(user)
+        if job is not None and job.kind == Job.Kind.SHELL and len(choices) < 3:
+            # Keep an existing shell job's kind selectable; the service decides who may save it.
+            choices.append((Job.Kind.SHELL.value, Job.Kind.SHELL.label))
+        self.fields["kind"].choices = choices
+        data = self.data if self.is_bound else self.initial
+        self.kind = kind or data.get("kind") or Job.Kind.TASK
+        if self.kind not in KIND_FIELDS:
+            self.kind = Job.Kind.TASK
+        self.task_name = task or data.get("task") or ""
+        self.param_names: list[str] = []
+        add = {"task": self._add_task_fields, "http": self._add_http_fields}
+        add.get(self.kind, self._add_shell_fields)()
+
+    # --- the kind's fields ---
+
+    def _add_task_fields(self) -> None:
+        tasks = registry.all_tasks()
+        self.fields["task"] = forms.ChoiceField(
+            label=_("Task"),
+            choices=[("", _("Choose a task…"))] + [(t.name, t.name) for t in tasks],
+            widget=forms.Select(
+                attrs={
+                    "hx-get": reverse_lazy("jobs:job_kind_fields"),
+                    "hx-target": "#kind-fields",
+                    "hx-swap": "outerHTML",
+                    "hx-include": "[name=kind]",
+                }
+            ),
+        )
+        registered = registry.get_task(self.task_name)
+        if registered is None:
+            return
+        self.fields["task"].help_text = registered.description
+        for param in registered.params:
+            self.fields[PARAM_PREFIX + param.name] = _param_field(param)
+            self.param_names.append(param.name)
+
+    def _add_http_fields(self) -> None:
+        self.fields["method"] = forms.ChoiceField(
+            label=_("Method"), choices=[(m, m) for m in METHODS], initial="GET"
+        )
+        self.fields["url"] = forms.CharField(
+            label=_("URL"), max_length=2048, widget=forms.URLInput(attrs={"spellcheck": "false"})
+        )
+        self.fields["headers"] = forms.CharField(
+            label=_("Headers"),
+            required=False,
+            widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+            help_text=_("One “Name: value” per line. Secret values are never shown again."),
+        )
+        self.fields["body"] = forms.CharField(
+            label=_("Body"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+        )
+        self.fields["expect_status"] = forms.CharField(
+            label=_("Expected statuses"),
+            required=False,
+            help_text=_("Comma-separated, e.g. 200, 204. Empty: any 2xx."),
+        )
+
+    def _add_shell_fields(self) -> None:
+        self.fields["command"] = forms.CharField(
+            label=_("Command"), widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"})
+        )
+
+    # --- reading text into values ---
+
+    def clean_timezone(self) -> str:
+        value = self.cleaned_data["timezone"].strip()
+        validate_timezone(value)
+        return value
+
+    def clean_labels(self) -> dict[str, str]:
+        labels: dict[str, str] = {}
+        for line in _lines(self.cleaned_data["labels"]):
+            key, has_value, value = line.partition("=")
+            if not has_value:
+                raise ValidationError(
+                    _("Write each label as key=value; “%(line)s” has no “=”.") % {"line": line}
+                )
+            labels[key.strip()] = value.strip()
+        validate_labels(labels)
+        return labels
+
+    def clean_headers(self) -> dict[str, str]:
+        previous = (self.job.config.get("headers") or {}) if self.job is not None else {}
+        headers: dict[str, str] = {}
+        for line in _lines(self.cleaned_data["headers"]):
+            name, has_colon, value = line.partition(":")
+            if not has_colon:
+                raise ValidationError(
+                    _("Write each header as Name: value; “%(line)s” has no “:”.") % {"line": line}
+                )
+            name, value = name.strip(), value.strip()
+            # A secret is shown masked; sending the mask back means "keep what is stored".
+            if value == SECRET_MASK and name in previous:
+                value = previous[name]
+            headers[name] = value
+        return headers
+
+    def clean_expect_status(self) -> list[int]:
+        codes: list[int] = []
+        for part in self.cleaned_data["expect_status"].replace(";", ",").split(","):
+            if part.strip():
+                try:
+                    codes.append(int(part.strip()))
+                except ValueError:
+                    raise ValidationError(
+                        _("“%(value)s” is not an HTTP status code.") % {"value": part.strip()}
+                    ) from None
+        return codes
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if "schedule" in cleaned:
+            # With a bad zone the schedule is still checked (in UTC), so both errors show at once.
+            try:
+                schedule_or_error(cleaned["schedule"], cleaned.get("timezone") or "UTC")
+            except ValidationError as exc:
+                self.add_service_errors(exc)
+        return cleaned
+
+    # --- to and from the services ---
+
+    def service_kwargs(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        fields = {name: data[name] for name in COMMON_FIELDS if name in data}
+        if self.kind == Job.Kind.TASK:
+            params = {name: data.get(PARAM_PREFIX + name) for name in self.param_names}
+            config: dict[str, Any] = {"task": data.get("task", ""), "params": params}
+        else:
+            config = {name: data.get(name) for name in KIND_FIELDS[self.kind]}
+        fields["config"] = config
+        fields["kind"] = self.kind
+        return fields
+
+    def add_service_errors(self, exc: ValidationError) -> None:
+        """Put a service's ValidationError next to the fields it names."""
+        if not hasattr(exc, "error_dict"):
+            self.add_error(None, exc)
+            return
+        for key, errors in exc.error_dict.items():
+            for error in errors:
+                self._add_one(key, error)
+
+    def _add_one(self, key: str, error: ValidationError) -> None:
+        if key == "params":
+            for message in error.messages:
+                name, _sep, text = message.partition(": ")
+                field = PARAM_PREFIX + name
+                self.add_error(field if field in self.fields else None, text or message)
+            return
+        self.add_error(key if key in self.fields and key != NON_FIELD_ERRORS else None, error)
+
+    @staticmethod
+    def initial_from(job: Job) -> dict[str, Any]:
+        initial: dict[str, Any] = {name: getattr(job, name) for name in COMMON_FIELDS}
+        initial["labels"] = "\n".join(f"{k}={v}" for k, v in (job.labels or {}).items())
+        config = job.config or {}
+        if job.kind == Job.Kind.TASK:
+            initial["task"] = config.get("task", "")
+            for name, value in (config.get("params") or {}).items():
+                initial[PARAM_PREFIX + name] = value
+        elif job.kind == Job.Kind.HTTP:
+            initial.update({k: config.get(k) for k in ("method", "url", "body")})
+            headers = config.get("headers") or {}
+            initial["headers"] = "\n".join(
+                f"{k}: {SECRET_MASK if is_secret_header(k) else v}" for k, v in headers.items()
+            )
+            initial["expect_status"] = ", ".join(str(c) for c in config.get("expect_status") or [])
+        else:
+            initial["command"] = config.get("command", "")
+        return initial
+
+
+def _param_field(param: registry.TaskParam) -> forms.Field:
+    label = param.name.replace("_", " ").capitalize()
+    common: dict[str, Any] = {"label": label, "help_text": param.help}
+    if param.type is bool:
+        return forms.BooleanField(required=False, initial=bool(param.default), **common)
+    initial = None if param.required else param.default
+    if param.type is int:
+        return forms.IntegerField(required=param.required, initial=initial, **common)
+    if param.type is float:
+        return forms.FloatField(required=param.required, initial=initial, **common)
+    return forms.CharField(required=param.required, initial=initial, **common)
+
+
+class PauseForm(forms.Form):
+    until = forms.DateTimeField(
+        label=_("Paused until"),
+        required=False,
+        widget=DATETIME_WIDGET,
+        help_text=_("Empty: until someone resumes it. In your time zone."),
+    )
+    note = forms.CharField(label=_("Note"), required=False, max_length=500)
+
+
+class ProfileForm(forms.Form):
+    language = forms.ChoiceField(label=_("Language"), required=False)
+    timezone = forms.CharField(
+        label=_("Time zone"),
+        required=False,
+        max_length=64,
+        help_text=_("Times on every page are shown in this zone. Empty: UTC."),
+        widget=forms.TextInput(attrs={"list": "timezones", "autocomplete": "off"}),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["language"].choices = [("", _("As the browser asks"))] + list(
+            settings.LANGUAGES
+        )
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(
+        label=_("New token's name"), max_length=100, help_text=_("Say where it is used.")
+    )
+
+
+def choice_or_blank(value: str, choices: Any) -> str:
+    """A filter value from the query string, or "" when it is not one of `choices`."""
+    return value if value in dict(choices) else ""
+
+
+def page_number(value: str | None) -> int:
+    try:
+        return max(1, int(value or 1))
+    except ValueError:
+        return 1
+
+
+RUN_STATE_CHOICES = Run.State.choices

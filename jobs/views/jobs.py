@@ -1,0 +1,239 @@
+"""The jobs list with its bulk actions, the job page and the actions on one job."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
+
+from jobs import selectors, services
+from jobs.audit import SECRET_MASK, is_secret_header
+from jobs.forms import PauseForm, choice_or_blank, page_number
+from jobs.models import Job, Run
+from jobs.views.access import get_job, poll_trigger, redirect_after_action, role_required
+from jobs.views.charts import duration_chart
+
+LAST_RESULT_CHOICES = [(s, label) for s, label in Run.State.choices]
+SORT_CHOICES = [
+    ("name", gettext_lazy("Name (A–Z)")),
+    ("-name", gettext_lazy("Name (Z–A)")),
+    ("last_run", gettext_lazy("Last run, newest first")),
+    ("updated", gettext_lazy("Recently changed")),
+    ("state", gettext_lazy("State")),
+    ("kind", gettext_lazy("Kind")),
+]
+RUNS_CHANGED = "runs-changed"
+
+
+def _job_filters(request: HttpRequest) -> selectors.JobFilters:
+    get = request.GET
+    return selectors.JobFilters(
+        q=get.get("q", "").strip()[:200],
+        state=choice_or_blank(get.get("state", ""), Job.State.choices),
+        kind=choice_or_blank(get.get("kind", ""), Job.Kind.choices),
+        label=get.get("label", "").strip()[:200],
+        last=choice_or_blank(get.get("last", ""), LAST_RESULT_CHOICES),
+        sort=choice_or_blank(get.get("sort", ""), SORT_CHOICES) or "name",
+        page=page_number(get.get("page")),
+    )
+
+
+def _list_context(request: HttpRequest) -> dict[str, object]:
+    filters = _job_filters(request)
+    page, rows = selectors.job_list(filters)
+    return {
+        "page": page,
+        "rows": rows,
+        "filters": filters,
+        "states": Job.State.choices,
+        "kinds": Job.Kind.choices,
+        "results": LAST_RESULT_CHOICES,
+        "sorts": SORT_CHOICES,
+    }
+
+
+@require_GET
+@login_required
+@role_required("view")
+def job_list(request: HttpRequest) -> HttpResponse:
+    template = "jobs/_job_table.html" if request.htmx else "jobs/job_list.html"
+    return render(request, template, _list_context(request))
+
+
+BULK_ACTIONS = {
+    "pause": lambda actor, job: services.job_pause(actor=actor, job=job),
+    "resume": lambda actor, job: services.job_resume(actor=actor, job=job),
+    "run": lambda actor, job: services.job_run_now(actor=actor, job=job),
+}
+
+
+@require_POST
+@login_required
+@role_required("view")
+def job_bulk(request: HttpRequest) -> HttpResponse:
+    action = request.POST.get("action", "")
+    ids = [int(i) for i in request.POST.getlist("job") if i.isdigit()]
+    if action not in BULK_ACTIONS or not ids:
+        messages.warning(request, _("Choose one or more jobs and an action."))
+    else:
+        # All or nothing: a refusal on the first job leaves the others untouched too.
+        with transaction.atomic():
+            jobs = list(Job.objects.filter(pk__in=ids))
+            for job in jobs:
+                BULK_ACTIONS[action](request.user, job)
+        done = {
+            "pause": ngettext("%(n)d job paused.", "%(n)d jobs paused.", len(jobs)),
+            "resume": ngettext("%(n)d job resumed.", "%(n)d jobs resumed.", len(jobs)),
+            "run": ngettext("%(n)d run requested.", "%(n)d runs requested.", len(jobs)),
+        }[action]
+        messages.success(request, done % {"n": len(jobs)})
+    if request.htmx:
+        return render(request, "jobs/_job_table.html", _list_context(request))
+    query = request.GET.urlencode()
+    return HttpResponseRedirect(reverse("jobs:job_list") + (f"?{query}" if query else ""))
+
+
+def _run_filters(request: HttpRequest) -> selectors.RunFilters:
+    return selectors.RunFilters(
+        state=choice_or_blank(request.GET.get("state", ""), Run.State.choices),
+        trigger=choice_or_blank(request.GET.get("trigger", ""), Run.Trigger.choices),
+        page=page_number(request.GET.get("page")),
+    )
+
+
+def _runs_context(request: HttpRequest, job: Job) -> dict[str, object]:
+    filters = _run_filters(request)
+    next_runs = selectors.job_next_runs(job, 1)
+    busy = selectors.job_has_active_runs(job)
+    return {
+        "job": job,
+        "runs": selectors.job_runs(job, filters),
+        "run_filters": filters,
+        "run_states": Run.State.choices,
+        "triggers": Run.Trigger.choices,
+        "chart": duration_chart(selectors.recent_durations(job)),
+        "runs_trigger": poll_trigger(busy=busy, next_at=next_runs[0] if next_runs else None),
+    }
+
+
+def _summary_context(job: Job, pause_form: PauseForm | None = None) -> dict[str, object]:
+    return {"job": job, "pause_form": pause_form or PauseForm()}
+
+
+def _detail_context(
+    request: HttpRequest, job: Job, form: PauseForm | None = None
+) -> dict[str, object]:
+    headers = (job.config.get("headers") or {}) if job.kind == Job.Kind.HTTP else {}
+    return {
+        **_summary_context(job, form),
+        **_runs_context(request, job),
+        "next_runs": selectors.job_next_runs(job, 10),
+        # Viewers read everything but secrets: header values that look secret stay masked.
+        "masked_headers": {
+            k: SECRET_MASK if is_secret_header(k) else v for k, v in headers.items()
+        },
+    }
+
+
+@require_GET
+@login_required
+@role_required("view")
+def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_job(pk)
+    return render(request, "jobs/job_detail.html", _detail_context(request, job))
+
+
+@require_GET
+@login_required
+@role_required("view")
+def job_runs(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_job(pk)
+    if not request.htmx:
+        query = request.GET.urlencode()
+        url = reverse("jobs:job_detail", args=[job.pk]) + (f"?{query}" if query else "")
+        return HttpResponseRedirect(url)
+    return render(request, "jobs/_job_runs.html", _runs_context(request, job))
+
+
+def _summary_response(
+    request: HttpRequest, job: Job, form: PauseForm | None = None
+) -> HttpResponse:
+    if not request.htmx:
+        return HttpResponseRedirect(reverse("jobs:job_detail", args=[job.pk]))
+    job.refresh_from_db()
+    response = render(request, "jobs/_job_summary.html", _summary_context(job, form))
+    return trigger_client_event(response, RUNS_CHANGED)
+
+
+@require_POST
+@login_required
+@role_required("view")
+def job_pause(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_job(pk)
+    form = PauseForm(request.POST)
+    if form.is_valid():
+        try:
+            services.job_pause(
+                actor=request.user,
+                job=job,
+                until=form.cleaned_data["until"],
+                note=form.cleaned_data["note"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc) if not hasattr(exc, "error_dict") else _pause_errors(
+                form, exc
+            )
+        else:
+            messages.success(request, _("Paused."))
+            return _summary_response(request, job)
+    if request.htmx:
+        return render(request, "jobs/_job_summary.html", _summary_context(job, form))
+    return render(request, "jobs/job_detail.html", _detail_context(request, job, form))
+
+
+def _pause_errors(form: PauseForm, exc: ValidationError) -> None:
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc)
+        return
+    for key, errors in exc.error_dict.items():
+        form.add_error(key if key in form.fields else None, errors)
+
+
+@require_POST
+@login_required
+@role_required("view")
+def job_resume(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_job(pk)
+    services.job_resume(actor=request.user, job=job)
+    messages.success(request, _("Resumed."))
+    return _summary_response(request, job)
+
+
+@require_POST
+@login_required
+@role_required("view")
+def job_run_now(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_job(pk)
+    run = services.job_run_now(actor=request.user, job=job)
+    messages.success(
+        request, _("Run #%(id)s requested; it starts within a second.") % {"id": run.pk}
+    )
+    return _summary_response(request, job)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@role_required("view")
+def job_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_job(pk)
+    if request.method == "POST":
+        services.job_delete(actor=request.user, job=job)
+        messages.success(request, _("Job “%(name)s” deleted.") % {"name": job.name})
+        return redirect_after_action(request, reverse("jobs:job_list"))
+    return render(request, "jobs/job_delete.html", {"job": job, "runs_count": job.runs.count()})

@@ -1,0 +1,84 @@
+"""One run: its timeline, output tailing live while it runs, and cancel and retry."""
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from jobs import selectors, services
+from jobs.models import Run
+from jobs.views.access import get_run, poll_trigger, role_required
+
+
+def _live_context(run: Run) -> dict[str, Any]:
+    output, dropped = selectors.run_output(run)
+    return {
+        "run": run,
+        "output": output,
+        "dropped": dropped,
+        "attempts": selectors.run_attempts(run),
+        "live_trigger": poll_trigger(busy=not run.is_final),
+        "retryable": run.state in services.RETRYABLE_STATES,
+    }
+
+
+@require_GET
+@login_required
+@role_required("view")
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_run(pk)
+    return render(request, "jobs/run_detail.html", _live_context(run))
+
+
+@require_GET
+@login_required
+@role_required("view")
+def run_live(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_run(pk)
+    if not request.htmx:
+        return HttpResponseRedirect(reverse("jobs:run_detail", args=[pk]))
+    return render(request, "jobs/_run_live.html", _live_context(run))
+
+
+def _after_action(request: HttpRequest, pk: int) -> HttpResponse:
+    if request.htmx:
+        return render(request, "jobs/_run_live.html", _live_context(get_run(pk)))
+    return HttpResponseRedirect(reverse("jobs:run_detail", args=[pk]))
+
+
+@require_POST
+@login_required
+@role_required("view")
+def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_run(pk)
+    try:
+        services.run_cancel(actor=request.user, run=run)
+    except ValidationError as exc:
+        messages.warning(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Cancel requested."))
+    return _after_action(request, pk)
+
+
+@require_POST
+@login_required
+@role_required("view")
+def run_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_run(pk)
+    try:
+        retry = services.run_retry(actor=request.user, run=run)
+    except ValidationError as exc:
+        messages.warning(request, " ".join(exc.messages))
+    else:
+        url = reverse("jobs:run_detail", args=[retry.pk])
+        messages.success(
+            request, format_html(_('Retry queued as <a href="{}">run #{}</a>.'), url, retry.pk)
+        )
+    return _after_action(request, pk)

@@ -1,0 +1,340 @@
+"""The jobs list, bulk actions, the job page and the actions on one job."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from jobs.models import AuditEvent, Job, Run
+from tests.test_views_base import (  # noqa: F401 - fixtures are found by their names
+    HX,
+    admin_fixture,
+    as_editor_fixture,
+    as_operator_fixture,
+    as_viewer_fixture,
+    editor_fixture,
+    fresh_caches_fixture,
+    job_fixture,
+    logged_in,
+    login_redirect,
+    make_job,
+    make_run,
+    operator_fixture,
+    user_with_role,
+    viewer_fixture,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+class TestJobList:
+    def test_it_works(self, as_viewer):
+        failing = make_job("nightly import", labels={"team": "data"})
+        make_job("weekly report", description="sends the report", state="paused")
+        for ago in (300, 200, 100):
+            make_run(failing, Run.State.SUCCEEDED, ago=ago)
+        make_run(failing, Run.State.FAILED, ago=10)
+        response = as_viewer.get("/jobs/")
+        assert response.status_code == 200
+        rows = response.context["rows"]
+        assert [r.job.name for r in rows] == ["nightly import", "weekly report"]
+        assert [r["state"] for r in rows[0].strip] == ["succeeded"] * 3 + ["failed"]
+        assert rows[0].last_run["state"] == "failed"
+        assert rows[0].next_run is not None and rows[1].next_run is None
+        page = response.content.decode()
+        assert "Every 5 minutes" in page
+        assert "New job" not in page  # viewers do not get the button
+
+    @pytest.mark.parametrize(
+        ("query", "names"),
+        [
+            ("q=report", ["weekly report"]),
+            ("q=SENDS", ["weekly report"]),
+            ("state=paused", ["weekly report"]),
+            ("kind=http", []),
+            ("label=team=data", ["nightly import"]),
+            ("label=team", ["nightly import"]),
+            ("last=failed", ["nightly import"]),
+            ("sort=-name", ["weekly report", "nightly import"]),
+            ("sort=last_run", ["nightly import", "weekly report"]),
+        ],
+    )
+    def test_it_filters_and_sorts(self, as_viewer, query, names):
+        nightly = make_job("nightly import", labels={"team": "data"})
+        make_job("weekly report", description="Sends the report", state="paused")
+        make_run(nightly, Run.State.FAILED)
+        response = as_viewer.get(f"/jobs/?{query}", headers=HX)
+        assert response.status_code == 200
+        assert [r.job.name for r in response.context["rows"]] == names
+        assert b"<html" not in response.content  # htmx gets the table only
+
+    def test_it_paginates(self, as_viewer):
+        Job.objects.bulk_create(
+            Job(name=f"job {i:03}", kind="task", schedule="@daily", config={}) for i in range(60)
+        )
+        second = as_viewer.get("/jobs/?page=2")
+        assert [r.job.name for r in second.context["rows"]][0] == "job 050"
+
+    def test_it_requires_login(self, client):
+        assert login_redirect(client.get("/jobs/"))
+
+    def test_it_checks_role(self, client):
+        assert logged_in(user_with_role(None)).get("/jobs/").status_code == 403
+
+    def test_it_rejects_wrong_method(self, as_viewer):
+        assert as_viewer.post("/jobs/").status_code == 405
+
+    def test_it_handles_bad_input(self, as_viewer, job):
+        response = as_viewer.get("/jobs/?page=zzz&state=nope&sort=DROP&last=x&label==")
+        assert response.status_code == 200
+        assert [r.job.name for r in response.context["rows"]] == [] or response.context["rows"]
+
+    def test_its_query_count_is_bounded(self, as_viewer, django_assert_max_num_queries):
+        jobs = [make_job(f"job {i:02}") for i in range(60)]
+        for job in jobs[:50]:
+            for ago in range(25):
+                make_run(job, ago=ago * 60 + 5)
+        # session, user, profile, groups, count, page, strips: not one per job.
+        with django_assert_max_num_queries(9):
+            response = as_viewer.get("/jobs/")
+        assert len(response.context["rows"]) == 50
+        assert all(len(r.strip) == 20 for r in response.context["rows"])
+
+
+class TestJobBulk:
+    def test_it_works(self, as_operator):
+        first, second, third = make_job("a"), make_job("b"), make_job("c")
+        data = {"action": "pause", "job": [first.pk, second.pk]}
+        response = as_operator.post("/jobs/bulk/", data)
+        assert response.status_code == 302
+        states = dict(Job.objects.values_list("name", "state"))
+        assert states == {"a": "paused", "b": "paused", "c": "active"}
+        as_operator.post("/jobs/bulk/", {"action": "run", "job": [third.pk]}, headers=HX)
+        assert Run.objects.filter(job=third, trigger="manual").count() == 1
+
+    def test_it_answers_htmx_with_the_table(self, as_operator):
+        job = make_job("a", state="paused")
+        response = as_operator.post(
+            "/jobs/bulk/?q=a", {"action": "resume", "job": [job.pk]}, headers=HX
+        )
+        assert response.status_code == 200
+        assert b"1 job resumed." in response.content
+        assert b'id="job-table"' in response.content
+        job.refresh_from_db()
+        assert job.state == "active"
+
+    def test_it_requires_login(self, client, job):
+        assert login_redirect(client.post("/jobs/bulk/", {"action": "pause", "job": [job.pk]}))
+        job.refresh_from_db()
+        assert job.state == "active"
+
+    def test_it_checks_role(self, as_viewer, job):
+        other = make_job("other")
+        response = as_viewer.post("/jobs/bulk/", {"action": "pause", "job": [job.pk, other.pk]})
+        assert response.status_code == 403
+        assert set(Job.objects.values_list("state", flat=True)) == {"active"}
+
+    def test_it_rejects_wrong_method(self, as_operator):
+        assert as_operator.get("/jobs/bulk/").status_code == 405
+
+    def test_it_handles_bad_input(self, as_operator, job):
+        for data in ({"action": "delete", "job": [job.pk]}, {"action": "pause"}, {"job": ["x"]}):
+            assert as_operator.post("/jobs/bulk/", data, headers=HX).status_code == 200
+        job.refresh_from_db()
+        assert job.state == "active"
+
+
+class TestJobDetail:
+    def test_it_works(self, as_viewer):
+        job = make_job(
+            "web hook",
+            kind="http",
+            config={"url": "https://example.com/hook", "headers": {"X-Api-Key": "hunter2"}},
+        )
+        make_run(job, Run.State.FAILED, reason="HTTP 500, expected 200-299")
+        response = as_viewer.get(f"/jobs/{job.pk}/")
+        assert response.status_code == 200
+        page = response.content.decode()
+        assert "hunter2" not in page  # secrets stay masked
+        assert "HTTP 500, expected 200-299" in page
+        assert len(response.context["next_runs"]) == 10
+        assert "<svg" in page  # the duration chart
+        assert f"/jobs/{job.pk}/run/" not in page  # viewers get no action buttons
+
+    def test_it_polls_only_while_something_can_change(self, as_viewer):
+        manual = make_job("by hand", schedule="@manual")
+        response = as_viewer.get(f"/jobs/{manual.pk}/runs/", headers=HX)
+        assert response.context["runs_trigger"] == ""
+        make_run(manual, Run.State.RUNNING)
+        response = as_viewer.get(f"/jobs/{manual.pk}/runs/", headers=HX)
+        assert response.context["runs_trigger"] == "every 2s"
+        every = make_job("often", schedule="@every 30s")
+        response = as_viewer.get(f"/jobs/{every.pk}/runs/", headers=HX)
+        assert response.context["runs_trigger"].startswith("load delay:")
+
+    def test_its_run_history_filters_and_pages(self, as_viewer, job):
+        for ago in range(30):
+            make_run(job, Run.State.FAILED if ago % 3 == 0 else Run.State.SUCCEEDED, ago=ago + 1)
+        response = as_viewer.get(f"/jobs/{job.pk}/runs/?state=failed", headers=HX)
+        assert {r.state for r in response.context["runs"]} == {"failed"}
+        assert response.context["runs"].paginator.count == 10
+        second = as_viewer.get(f"/jobs/{job.pk}/?page=2")
+        assert len(second.context["runs"].object_list) == 5
+        plain = as_viewer.get(f"/jobs/{job.pk}/runs/?page=2")
+        assert plain.status_code == 302 and plain["Location"] == f"/jobs/{job.pk}/?page=2"
+
+    def test_it_requires_login(self, client, job):
+        assert login_redirect(client.get(f"/jobs/{job.pk}/"))
+        assert login_redirect(client.get(f"/jobs/{job.pk}/runs/", headers=HX))
+
+    def test_it_checks_role(self, job):
+        assert logged_in(user_with_role(None)).get(f"/jobs/{job.pk}/").status_code == 403
+
+    def test_it_rejects_wrong_method(self, as_viewer, job):
+        assert as_viewer.post(f"/jobs/{job.pk}/").status_code == 405
+        assert as_viewer.post(f"/jobs/{job.pk}/runs/").status_code == 405
+
+    def test_it_handles_bad_input(self, as_viewer, job):
+        assert as_viewer.get("/jobs/999999/").status_code == 404
+        response = as_viewer.get(f"/jobs/{job.pk}/runs/?page=-3&state=bogus", headers=HX)
+        assert response.status_code == 200
+
+    def test_its_query_count_is_bounded(self, as_viewer, django_assert_max_num_queries, job):
+        for ago in range(200):
+            make_run(job, ago=ago * 60 + 5)
+        with django_assert_max_num_queries(12):
+            response = as_viewer.get(f"/jobs/{job.pk}/")
+        assert len(response.context["runs"].object_list) == 25
+
+
+class TestJobPause:
+    def test_it_works(self, as_operator, job):
+        until = (timezone.localtime() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+        response = as_operator.post(
+            f"/jobs/{job.pk}/pause/", {"until": until, "note": "db upgrade"}, headers=HX
+        )
+        assert response.status_code == 200
+        assert "runs-changed" in response["HX-Trigger"]
+        job.refresh_from_db()
+        assert (job.state, job.pause_note) == ("paused", "db upgrade")
+        assert job.paused_until is not None
+        assert b"Paused until" in response.content
+
+    def test_it_works_without_htmx(self, as_operator, job):
+        response = as_operator.post(f"/jobs/{job.pk}/pause/", {"note": ""})
+        assert response.status_code == 302
+        job.refresh_from_db()
+        assert job.state == "paused" and job.paused_until is None
+
+    def test_it_requires_login(self, client, job):
+        assert login_redirect(client.post(f"/jobs/{job.pk}/pause/"))
+        job.refresh_from_db()
+        assert job.state == "active"
+
+    def test_it_checks_role(self, as_viewer, job):
+        assert as_viewer.post(f"/jobs/{job.pk}/pause/", headers=HX).status_code == 403
+        job.refresh_from_db()
+        assert job.state == "active"
+
+    def test_it_rejects_wrong_method(self, as_operator, job):
+        assert as_operator.get(f"/jobs/{job.pk}/pause/").status_code == 405
+
+    @pytest.mark.parametrize("hx", [True, False])
+    def test_it_handles_bad_input(self, as_operator, job, hx):
+        past = (timezone.localtime() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+        headers = HX if hx else {}
+        response = as_operator.post(f"/jobs/{job.pk}/pause/", {"until": past}, headers=headers)
+        assert response.status_code == 200
+        assert "must be in the future" in response.content.decode()
+        response = as_operator.post(f"/jobs/{job.pk}/pause/", {"until": "soon"}, headers=headers)
+        assert response.status_code == 200
+        job.refresh_from_db()
+        assert job.state == "active"
+
+
+class TestJobResume:
+    def test_it_works(self, as_operator):
+        job = make_job(state="paused", pause_note="x")
+        response = as_operator.post(f"/jobs/{job.pk}/resume/", headers=HX)
+        assert response.status_code == 200
+        job.refresh_from_db()
+        assert (job.state, job.pause_note) == ("active", "")
+        assert AuditEvent.objects.filter(action="resume", object_id=str(job.pk)).exists()
+
+    def test_it_requires_login(self, client):
+        job = make_job(state="paused")
+        assert login_redirect(client.post(f"/jobs/{job.pk}/resume/"))
+        job.refresh_from_db()
+        assert job.state == "paused"
+
+    def test_it_checks_role(self, as_viewer):
+        job = make_job(state="paused")
+        assert as_viewer.post(f"/jobs/{job.pk}/resume/").status_code == 403
+        job.refresh_from_db()
+        assert job.state == "paused"
+
+    def test_it_rejects_wrong_method(self, as_operator, job):
+        assert as_operator.get(f"/jobs/{job.pk}/resume/").status_code == 405
+
+    def test_it_handles_bad_input(self, as_operator, job):
+        assert as_operator.post("/jobs/0/resume/").status_code == 404
+        # Resuming an active job changes nothing.
+        assert as_operator.post(f"/jobs/{job.pk}/resume/").status_code == 302
+        assert not AuditEvent.objects.filter(action="resume").exists()
+
+
+class TestJobRunNow:
+    def test_it_works(self, as_operator, job):
+        response = as_operator.post(f"/jobs/{job.pk}/run/", headers=HX)
+        assert response.status_code == 200
+        run = Run.objects.get(job=job)
+        assert (run.trigger, run.state, run.requested_by.username) == (
+            "manual",
+            "queued",
+            "operator",
+        )
+        assert f"Run #{run.pk} requested" in response.content.decode()
+
+    def test_it_requires_login(self, client, job):
+        assert login_redirect(client.post(f"/jobs/{job.pk}/run/"))
+        assert not Run.objects.exists()
+
+    def test_it_checks_role(self, as_viewer, job):
+        assert as_viewer.post(f"/jobs/{job.pk}/run/", headers=HX).status_code == 403
+        assert not Run.objects.exists()
+
+    def test_it_rejects_wrong_method(self, as_operator, job):
+        assert as_operator.get(f"/jobs/{job.pk}/run/").status_code == 405
+        assert not Run.objects.exists()
+
+    def test_it_handles_bad_input(self, as_operator):
+        assert as_operator.post("/jobs/424242/run/", headers=HX).status_code == 404
+        assert not Run.objects.exists()
+
+
+class TestJobDelete:
+    def test_it_works(self, as_editor, job):
+        make_run(job)
+        assert as_editor.get(f"/jobs/{job.pk}/delete/").status_code == 200
+        response = as_editor.post(f"/jobs/{job.pk}/delete/", headers=HX)
+        assert response.status_code == 200
+        assert response["HX-Redirect"] == "/jobs/"
+        assert not Job.objects.exists() and not Run.objects.exists()
+        assert AuditEvent.objects.filter(action="delete").exists()
+
+    def test_it_requires_login(self, client, job):
+        assert login_redirect(client.post(f"/jobs/{job.pk}/delete/"))
+        assert Job.objects.exists()
+
+    def test_it_checks_role(self, as_operator, job):
+        assert as_operator.post(f"/jobs/{job.pk}/delete/").status_code == 403
+        assert as_operator.post(f"/jobs/{job.pk}/delete/", headers=HX).status_code == 403
+        assert Job.objects.filter(pk=job.pk).exists()
+
+    def test_it_rejects_wrong_method(self, as_editor, job):
+        assert as_editor.delete(f"/jobs/{job.pk}/delete/").status_code == 405
+        assert Job.objects.exists()
+
+    def test_it_handles_bad_input(self, as_editor, job):
+        assert as_editor.post("/jobs/99/delete/").status_code == 404
+        assert Job.objects.count() == 1
