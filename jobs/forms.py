@@ -20,28 +20,11 @@ from jobs.audit import SECRET_MASK, is_secret_header
 from jobs.kinds.http import METHODS
 from jobs.models import Job, Run
 from jobs.permissions import can
+from jobs.services import DEFINITION_FIELDS
 from jobs.validators import schedule_or_error, validate_labels, validate_timezone
 
 # Fields of the form that are not part of the kind's settings, in the services' names.
-COMMON_FIELDS = (
-    "name",
-    "description",
-    "kind",
-    "schedule",
-    "timezone",
-    "start_at",
-    "end_at",
-    "timeout_seconds",
-    "max_retries",
-    "retry_backoff",
-    "retry_backoff_seconds",
-    "overlap",
-    "max_concurrent",
-    "misfire",
-    "misfire_limit",
-    "priority",
-    "labels",
-)
+COMMON_FIELDS = tuple(name for name in DEFINITION_FIELDS if name != "config")
 KIND_FIELDS = {
     "task": ("task",),
     "http": ("method", "url", "headers", "body", "expect_status"),

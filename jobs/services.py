@@ -473,20 +473,10 @@ EXECUTOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")
 EXECUTOR_JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
 # What an executor may set for each job it offers, besides its name, schedule and path; what it
 # leaves out takes the model's default, so each registration is the whole truth about its jobs.
-EXECUTOR_JOB_FIELDS = (
-    "description",
-    "timezone",
-    "start_at",
-    "end_at",
-    "timeout_seconds",
-    "max_retries",
-    "retry_backoff",
-    "retry_backoff_seconds",
-    "overlap",
-    "max_concurrent",
-    "misfire",
-    "misfire_limit",
-    "priority",
+EXECUTOR_JOB_FIELDS = tuple(
+    name
+    for name in DEFINITION_FIELDS
+    if name not in ("name", "kind", "config", "schedule", "labels")
 )
 EXECUTOR_HTTP_DEFAULTS: dict[str, Any] = {
     "method": "POST",

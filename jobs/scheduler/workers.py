@@ -139,13 +139,7 @@ class WorkerPools:
                 exit_code=exc.exitcode,
             )
         except Exception as exc:
-            completion = Completion(
-                active.run_id,
-                active.job_id,
-                Run.State.FAILED,
-                reason=f"{type(exc).__name__}: {exc}"[:500],
-                error=traceback.format_exc(),
-            )
+            completion = _crashed(active, exc)
         if printed:
             self._finish(active, completion)
         else:
@@ -201,13 +195,7 @@ class WorkerPools:
         try:
             completion = future.result()
         except Exception as exc:
-            completion = Completion(
-                active.run_id,
-                active.job_id,
-                Run.State.FAILED,
-                reason=f"{type(exc).__name__}: {exc}"[:500],
-                error=traceback.format_exc(),
-            )
+            completion = _crashed(active, exc)
         self._finish(active, completion)
 
     def _finish(self, active: ActiveRun, completion: Completion) -> None:
@@ -225,3 +213,14 @@ class WorkerPools:
         self.processes.stop()
         self.processes.join(timeout=5)
         self.threads.shutdown(wait=False, cancel_futures=True)
+
+
+def _crashed(active: ActiveRun, exc: Exception) -> Completion:
+    """A run whose machinery (not its own code) raised: failed, with the traceback."""
+    return Completion(
+        active.run_id,
+        active.job_id,
+        Run.State.FAILED,
+        reason=f"{type(exc).__name__}: {exc}"[:500],
+        error=traceback.format_exc(),
+    )
