@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from jobs.views import audit, dashboard, job_forms, jobs, profile, runs, versions
+from jobs.views import audit, dashboard, executors, job_forms, jobs, profile, runs, versions
 
 app_name = "jobs"
 # Django's form views also answer PUT like POST; the pages take only GET and POST.
@@ -58,4 +58,5 @@ urlpatterns = [
     path("runs/<int:pk>/cancel/", runs.run_cancel, name="run_cancel"),
     path("runs/<int:pk>/retry/", runs.run_retry, name="run_retry"),
     path("audit/", audit.audit_log, name="audit_log"),
+    path("executors/", executors.executor_list, name="executor_list"),
 ]
