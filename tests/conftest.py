@@ -16,6 +16,8 @@ from jobs.models import ChangeMarker, Run, SchedulerNode
 ROOT = Path(__file__).resolve().parent.parent
 # The SQLite test database lives in var/ (see settings), which a fresh clone does not have.
 (ROOT / "var").mkdir(exist_ok=True)
+# Whitenoise warns on every request when STATIC_ROOT is missing; tests do not collect static files.
+(ROOT / "staticfiles").mkdir(exist_ok=True)
 
 
 @pytest.fixture(name="fresh_caches", autouse=True)
