@@ -1,18 +1,15 @@
-"""Every write to jobs and runs goes through here; the web pages and the API call these.
+"""Writes to jobs and runs: create, change, pause, resume, delete, run now, cancel, retry.
 
 Each service validates, writes in one transaction and leaves the change marker bumped: database
 triggers bump it for writes to the jobs table, and run requests bump it explicitly, so the
 scheduler sees the change on its next poll.
 """
 
-import hashlib
-import re
-import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -20,18 +17,14 @@ from django.utils.translation import gettext as _
 
 from jobs import audit
 from jobs.models import (
-    ApiToken,
     AuditEvent,
     ChangeMarker,
-    Executor,
     Job,
     JobVersion,
     Run,
-    UserProfile,
 )
 from jobs.permissions import require
 
-# Fields that make up a job's definition: versioned, compared and exported.
 DEFINITION_FIELDS = (
     "name",
     "description",
@@ -360,279 +353,3 @@ def job_restore_version(*, actor: Actor, job: Job, version: int) -> Job:
             value = datetime.fromisoformat(value)
         changes[name] = value
     return job_update(actor=actor, job=job, **changes)
-
-
-@transaction.atomic
-def profile_update(*, actor: Actor, language: str, timezone_name: str) -> UserProfile:
-    """Save the language and time zone the pages are shown in for `actor`."""
-    from django.conf import settings
-
-    from jobs.validators import validate_timezone
-
-    user = _user(actor)
-    if user is None:
-        raise PermissionDenied(_("Log in to change your preferences."))
-    errors: dict[str, list[ValidationError]] = {}
-    if language and language not in dict(settings.LANGUAGES):
-        errors["language"] = [ValidationError(_("Choose one of the offered languages."))]
-    if timezone_name:
-        try:
-            validate_timezone(timezone_name)
-        except ValidationError as exc:
-            errors["timezone"] = exc.error_list
-    if errors:
-        raise ValidationError(errors)
-    profile, _created = UserProfile.objects.get_or_create(user=user)
-    profile.language = language
-    profile.timezone = timezone_name
-    profile.save(update_fields=["language", "timezone"])
-    return profile
-
-
-# --- API tokens ---------------------------------------------------------------------------------
-
-API_TOKEN_PREFIX = "cra_"
-# A token's last use is written at most this often: a busy script must not turn every API call
-# into a database write.
-API_TOKEN_TOUCH_SECONDS = 60
-
-
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _require_self_or_admin(actor: Actor, user: Any) -> None:
-    # People manage their own tokens; only administrators manage someone else's.
-    if actor is None:
-        return
-    acting = _user(actor)
-    if acting is None or acting.pk != user.pk:
-        require(actor, "admin")
-
-
-@transaction.atomic
-def api_token_create(*, actor: Actor, user: Any, name: str) -> tuple[ApiToken, str]:
-    """A new token for `user`: returned here once, stored only as its SHA-256."""
-    _require_self_or_admin(actor, user)
-    name = name.strip()
-    if not name or len(name) > 100:
-        raise ValidationError({"name": _("Give the token a name of 1 to 100 characters.")})
-    token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
-    api_token = ApiToken.objects.create(
-        user=user, name=name, prefix=token[:12], token_hash=_token_hash(token)
-    )
-    audit.record(
-        actor=actor,
-        action=AuditEvent.Action.CREATE,
-        object_type="api_token",
-        object_id=api_token.pk,
-        object_repr=f"{name} ({api_token.prefix}…) of {user.get_username()}",
-    )
-    return api_token, token
-
-
-@transaction.atomic
-def api_token_revoke(*, actor: Actor, token: ApiToken) -> ApiToken:
-    token = ApiToken.objects.select_for_update().select_related("user").get(pk=token.pk)
-    _require_self_or_admin(actor, token.user)
-    if token.revoked_at is None:
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
-        audit.record(
-            actor=actor,
-            action=AuditEvent.Action.DELETE,
-            object_type="api_token",
-            object_id=token.pk,
-            object_repr=f"{token.name} ({token.prefix}…) of {token.user.get_username()}",
-        )
-    return token
-
-
-def api_token_authenticate(token: str) -> Any | None:
-    """The active user `token` belongs to, or None when it is unknown, revoked or disabled."""
-    found = (
-        ApiToken.objects.select_related("user")
-        .filter(token_hash=_token_hash(token), revoked_at__isnull=True)
-        .first()
-    )
-    if found is None or not found.user.is_active:
-        return None
-    now = timezone.now()
-    stale = now - timedelta(seconds=API_TOKEN_TOUCH_SECONDS)
-    if found.last_used_at is None or found.last_used_at < stale:
-        # Conditional, so a burst of requests with one token still writes once.
-        ApiToken.objects.filter(pk=found.pk).filter(
-            Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale)
-        ).update(last_used_at=now)
-    return found.user
-
-
-# --- executors: services that register their own HTTP jobs ---------------------------------------
-
-EXECUTOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")
-EXECUTOR_JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
-# What an executor may set for each job it offers, besides its name, schedule and path; what it
-# leaves out takes the model's default, so each registration is the whole truth about its jobs.
-EXECUTOR_JOB_FIELDS = tuple(
-    name
-    for name in DEFINITION_FIELDS
-    if name not in ("name", "kind", "config", "schedule", "labels")
-)
-EXECUTOR_HTTP_DEFAULTS: dict[str, Any] = {
-    "method": "POST",
-    "headers": {},
-    "body": "",
-    "expect_status": [],
-}
-MAX_HEARTBEAT_SECONDS = 86_400
-
-
-def _executor_job_fields(
-    executor: Executor, offer: dict[str, Any], headers: dict[str, str]
-) -> dict[str, Any]:
-    fields = {
-        name: offer.get(name, Job._meta.get_field(name).get_default())
-        for name in EXECUTOR_JOB_FIELDS
-    }
-    labels = offer.get("labels") or {}
-    fields["labels"] = {**labels, "executor": executor.name} if isinstance(labels, dict) else labels
-    http = {name: offer.get(name, default) for name, default in EXECUTOR_HTTP_DEFAULTS.items()}
-    if isinstance(http["headers"], dict):
-        http["headers"] = {**headers, **http["headers"]}
-    path = offer.get("path") or "/"
-    http["url"] = executor.base_url.rstrip("/") + path if isinstance(path, str) else path
-    return {"schedule": offer.get("schedule", ""), "config": http, **fields}
-
-
-def _executor_offer_errors(offers: list[dict[str, Any]]) -> dict[str, Any]:
-    errors: dict[str, Any] = {}
-    seen: set[str] = set()
-    for index, offer in enumerate(offers):
-        name, path = offer.get("name"), offer.get("path", "/")
-        if not isinstance(name, str) or not EXECUTOR_JOB_NAME.match(name):
-            errors[f"jobs[{index}].name"] = _(
-                "Name each job with 1 to 100 letters, digits, “_ . -”, starting with a letter or "
-                "digit."
-            )
-        elif name in seen:
-            errors[f"jobs[{index}].name"] = _("This job is offered twice.")
-        else:
-            seen.add(name)
-        if not isinstance(path, str) or not path.startswith("/"):
-            errors[f"jobs[{index}].path"] = _("The path must start with “/”.")
-    return errors
-
-
-@transaction.atomic
-def executor_register(
-    *,
-    actor: Actor,
-    name: str,
-    base_url: str,
-    jobs: list[dict[str, Any]],
-    heartbeat_seconds: int = 30,
-    headers: dict[str, str] | None = None,
-) -> Executor:
-    """Create or update an executor and the HTTP jobs it offers; jobs it no longer offers go.
-
-    Each job is named `<executor>/<job>` and calls the executor's base URL plus its path.
-    Registering counts as a heartbeat. Errors are keyed `jobs[<i>].<field>`; when any job is
-    wrong, nothing is kept.
-    """
-    from jobs.kinds.http import clean_url
-
-    require(actor, "edit", kind=Job.Kind.HTTP)
-    errors: dict[str, Any] = {}
-    if not isinstance(name, str) or not EXECUTOR_NAME.match(name):
-        errors["name"] = _(
-            "Name the executor with 1 to 63 letters, digits, “_ . -”, starting with a letter or "
-            "digit."
-        )
-    try:
-        base_url = clean_url(base_url)
-    except ValidationError as exc:
-        errors["base_url"] = exc.messages
-    if not 1 <= heartbeat_seconds <= MAX_HEARTBEAT_SECONDS:
-        errors["heartbeat_seconds"] = _("Send heartbeats every 1 to 86400 seconds.")
-    errors.update(_executor_offer_errors(jobs))
-    if errors:
-        raise ValidationError(errors)
-    now = timezone.now()
-    executor, created = Executor.objects.select_for_update().get_or_create(
-        name=name, defaults={"base_url": base_url, "registered_by": _user(actor)}
-    )
-    executor.base_url = base_url
-    executor.heartbeat_seconds = heartbeat_seconds
-    executor.registered_at = now
-    executor.last_heartbeat_at = now
-    executor.save()
-    owned = {job.name: job for job in Job.objects.filter(executor=executor)}
-    for index, offer in enumerate(jobs):
-        job_name = f"{name}/{offer['name']}"
-        fields = _executor_job_fields(executor, offer, headers or {})
-        try:
-            job = owned.pop(job_name, None)
-            if job is not None:
-                job_update(actor=actor, job=job, **fields)
-            elif Job.objects.filter(name=job_name).exists():
-                raise ValidationError(
-                    {
-                        "name": ValidationError(
-                            _("A job named “%(name)s” exists and belongs to no such executor.")
-                            % {"name": job_name},
-                            code="conflict",
-                        )
-                    }
-                )
-            else:
-                job = job_create(actor=actor, name=job_name, kind=Job.Kind.HTTP, **fields)
-                Job.objects.filter(pk=job.pk).update(executor=executor)
-        except ValidationError as exc:
-            # Kept as ValidationErrors, not messages: their codes tell a conflict from a mistake.
-            if hasattr(exc, "error_dict"):
-                found = exc.error_dict.items()
-            else:
-                found = [(NON_FIELD_ERRORS, exc.error_list)]
-            for field, field_errors in found:
-                field = {"url": "path", NON_FIELD_ERRORS: ""}.get(field, field)
-                errors[f"jobs[{index}].{field}".rstrip(".")] = field_errors
-    if errors:
-        raise ValidationError(errors)
-    for job in owned.values():
-        job_delete(actor=actor, job=job)
-    audit.record(
-        actor=actor,
-        action=AuditEvent.Action.CREATE if created else AuditEvent.Action.UPDATE,
-        object_type="executor",
-        object_id=executor.pk,
-        object_repr=executor.name,
-        changes={"jobs": [None, sorted(f"{name}/{offer['name']}" for offer in jobs)]},
-    )
-    return executor
-
-
-def executor_heartbeat(*, actor: Actor, executor: Executor) -> Executor:
-    """Note that `executor` is alive; the scheduler reads this when its jobs' slots fall due."""
-    require(actor, "operate")
-    executor.last_heartbeat_at = timezone.now()
-    Executor.objects.filter(pk=executor.pk).update(last_heartbeat_at=executor.last_heartbeat_at)
-    return executor
-
-
-@transaction.atomic
-def executor_unregister(*, actor: Actor, executor: Executor) -> int:
-    """Remove `executor` and the jobs it owns; returns how many jobs went."""
-    require(actor, "edit", kind=Job.Kind.HTTP)
-    jobs = list(Job.objects.filter(executor=executor))
-    for job in jobs:
-        job_delete(actor=actor, job=job)
-    audit.record(
-        actor=actor,
-        action=AuditEvent.Action.DELETE,
-        object_type="executor",
-        object_id=executor.pk,
-        object_repr=executor.name,
-        changes={"jobs": [sorted(job.name for job in jobs), None]},
-    )
-    Executor.objects.filter(pk=executor.pk).delete()
-    return len(jobs)
