@@ -23,6 +23,16 @@ from jobs.permissions import can
 from jobs.services import DEFINITION_FIELDS
 from jobs.validators import schedule_or_error, validate_labels, validate_timezone
 
+
+def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
+    """Put a service's ValidationError next to the fields it names (else above the form)."""
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc)
+        return
+    for key, errors in exc.error_dict.items():
+        form.add_error(key if key in form.fields else None, errors)
+
+
 # Fields of the form that are not part of the kind's settings, in the services' names.
 COMMON_FIELDS = tuple(name for name in DEFINITION_FIELDS if name != "config")
 KIND_FIELDS = {

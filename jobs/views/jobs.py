@@ -14,7 +14,7 @@ from django_htmx.http import trigger_client_event
 
 from jobs import selectors, services
 from jobs.audit import SECRET_MASK, is_secret_header
-from jobs.forms import PauseForm, choice_or_blank, page_number
+from jobs.forms import PauseForm, add_service_errors, choice_or_blank, page_number
 from jobs.models import Job, Run
 from jobs.views.access import get_job, poll_trigger, redirect_after_action, role_required
 from jobs.views.charts import duration_chart
@@ -186,23 +186,13 @@ def job_pause(request: HttpRequest, pk: int) -> HttpResponse:
                 note=form.cleaned_data["note"],
             )
         except ValidationError as exc:
-            form.add_error(None, exc) if not hasattr(exc, "error_dict") else _pause_errors(
-                form, exc
-            )
+            add_service_errors(form, exc)
         else:
             messages.success(request, _("Paused."))
             return _summary_response(request, job)
     if request.htmx:
         return render(request, "jobs/_job_summary.html", _summary_context(job, form))
     return render(request, "jobs/job_detail.html", _detail_context(request, job, form))
-
-
-def _pause_errors(form: PauseForm, exc: ValidationError) -> None:
-    if not hasattr(exc, "error_dict"):
-        form.add_error(None, exc)
-        return
-    for key, errors in exc.error_dict.items():
-        form.add_error(key if key in form.fields else None, errors)
 
 
 @require_POST

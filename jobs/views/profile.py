@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from jobs import services
-from jobs.forms import ApiTokenForm, ProfileForm, timezone_names
+from jobs.forms import ApiTokenForm, ProfileForm, add_service_errors, timezone_names
 from jobs.models import ApiToken, UserProfile
 
 
@@ -34,8 +34,7 @@ def profile(request: HttpRequest) -> HttpResponse:
                     timezone_name=form.cleaned_data["timezone"].strip(),
                 )
             except ValidationError as exc:
-                for field, errors in exc.error_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
+                add_service_errors(form, exc)
             else:
                 messages.success(request, _("Your preferences are saved."))
                 response = HttpResponseRedirect(reverse("jobs:profile"))
