@@ -79,6 +79,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Tests start real scheduler processes, which need a database file they can open too; one
     # file per test session, so two sessions on one machine do not share it.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-{os.getpid()}.sqlite3")}
+else:
+    # One test database per test session here too, for the same reason.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -133,6 +136,8 @@ CRONADMIN_OUTPUT_DIR = Path(env_str("CRONADMIN_OUTPUT_DIR", str(BASE_DIR / "var"
 CRONADMIN_TASK_WORKERS = env_int("CRONADMIN_TASK_WORKERS", 4, minimum=1)
 CRONADMIN_THREAD_WORKERS = env_int("CRONADMIN_THREAD_WORKERS", 16, minimum=1)
 CRONADMIN_POLL_SECONDS = env_float("CRONADMIN_POLL_SECONDS", 0.25, minimum=0.01)
+# LISTEN on PostgreSQL for instant change pickup; turn off behind a transaction-mode pooler.
+CRONADMIN_PG_LISTEN = env_bool("CRONADMIN_PG_LISTEN", True)
 CRONADMIN_RECONCILE_SECONDS = env_float("CRONADMIN_RECONCILE_SECONDS", 30.0, minimum=1.0)
 CRONADMIN_HEARTBEAT_SECONDS = env_float("CRONADMIN_HEARTBEAT_SECONDS", 2.0, minimum=0.1)
 CRONADMIN_SHUTDOWN_GRACE_SECONDS = env_float("CRONADMIN_SHUTDOWN_GRACE_SECONDS", 10.0, minimum=0)

@@ -388,6 +388,11 @@ def choice_or_blank(value: str, choices: Any) -> str:
     return value if value in dict(choices) else ""
 
 
+def filter_text(value: str, limit: int) -> str:
+    """Free text from the query string, safe to search with: PostgreSQL rejects NUL characters."""
+    return value.replace("\x00", "").strip()[:limit]
+
+
 def page_number(value: str | None) -> int:
     try:
         return max(1, int(value or 1))

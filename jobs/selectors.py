@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db import connection
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.lookups import Exact
 from django.utils import timezone
@@ -269,7 +269,8 @@ JOB_SORTS = {
     "updated": ("-updated_at", "name"),
     "kind": ("kind", "name"),
     "state": ("state", "name"),
-    "last_run": ("-last_run_at", "name"),
+    # Jobs that never ran go last on every database (PostgreSQL sorts NULL first when descending).
+    "last_run": (F("last_run_at").desc(nulls_last=True), "name"),
 }
 
 

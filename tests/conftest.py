@@ -3,8 +3,10 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -51,15 +53,33 @@ def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 
         time.sleep(interval)
 
 
+def database_url() -> str:
+    """The URL of the test database, for the real processes a test starts."""
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings['NAME']}"
+    user = quote(settings["USER"] or "", safe="")
+    password = f":{quote(settings['PASSWORD'], safe='')}" if settings["PASSWORD"] else ""
+    credentials = f"{user}{password}@" if user else ""
+    host = settings["HOST"] or "127.0.0.1"
+    port = settings["PORT"] or 5432
+    return f"postgres://{credentials}{host}:{port}/{settings['NAME']}"
+
+
+sqlite_only = pytest.mark.skipif(
+    os.environ.get("DATABASE_URL", "sqlite").split(":", 1)[0] not in ("sqlite", ""),
+    reason="about the SQLite database file",
+)
+
+
 class SchedulerProcess:
     """A real `manage.py runscheduler` against the test database file."""
 
     def __init__(self, tmp_path: Path, env: dict[str, str]) -> None:
         self.log_path = tmp_path / f"scheduler-{time.monotonic_ns()}.log"
-        database = connection.settings_dict["NAME"]
         self.env = {
             **os.environ,
-            "DATABASE_URL": f"sqlite:///{database}",
+            "DATABASE_URL": database_url(),
             "CRONADMIN_OUTPUT_DIR": str(tmp_path / "output"),
             "CRONADMIN_POLL_SECONDS": "0.1",
             "CRONADMIN_HEARTBEAT_SECONDS": "0.5",
@@ -130,3 +150,38 @@ def start_scheduler(transactional_db, tmp_path) -> Iterator[Callable[..., Schedu
 
 def runs_of(job, **filters) -> list[Run]:
     return list(Run.objects.filter(job=job, **filters).order_by("scheduled_for", "id"))
+
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "CRONADMIN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@pytest.fixture
+def postgres_database(tmp_path) -> Iterator[tuple[str, dict[str, str]]]:
+    """A fresh, migrated PostgreSQL database of its own, with the environment to reach it."""
+    import psycopg
+
+    try:
+        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        # CI provides PostgreSQL; a machine without it says so loudly instead of skipping.
+        pytest.fail(
+            f"PostgreSQL is needed for this test and is not reachable at {POSTGRES_ADMIN_URL}: "
+            f"{exc}"
+        )
+    name = f"cronadmin_test_{uuid.uuid4().hex[:8]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "CRONADMIN_OUTPUT_DIR": str(tmp_path / "output"),
+        "CRONADMIN_HEARTBEAT_SECONDS": "0.5",
+        "CRONADMIN_POLL_SECONDS": "0.1",
+        "CRONADMIN_TASK_WORKERS": "1",
+    }
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    yield url, env
+    admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    admin.close()

@@ -1,47 +1,16 @@
 """Two schedulers on one PostgreSQL database: one leads, the other stands by and takes over."""
 
-import os
 import signal
 import subprocess
 import sys
 import time
-import uuid
 
 import psycopg
 import pytest
 
 from tests.conftest import ROOT, wait_for
 
-ADMIN_URL = os.environ.get(
-    "CRONADMIN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def postgres_database(tmp_path):
-    try:
-        admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        # CI provides PostgreSQL; a machine without it says so loudly instead of skipping.
-        pytest.fail(
-            f"PostgreSQL is needed for this test and is not reachable at {ADMIN_URL}: {exc}"
-        )
-    name = f"cronadmin_test_{uuid.uuid4().hex[:8]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "CRONADMIN_OUTPUT_DIR": str(tmp_path / "output"),
-        "CRONADMIN_HEARTBEAT_SECONDS": "0.5",
-        "CRONADMIN_POLL_SECONDS": "0.1",
-        "CRONADMIN_TASK_WORKERS": "1",
-    }
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    yield url, env
-    admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    admin.close()
+pytestmark = [pytest.mark.timeout(120), pytest.mark.own_database]
 
 
 def start(env, log):

@@ -56,13 +56,17 @@ def overdue_slots(
 
 
 def _decide(spec: JobSpec, slots: list[datetime], now: datetime, grace: timedelta) -> list[Slot]:
-    # Slots still within the grace are simply late: they go through the normal path.
-    fresh = [s for s in slots if now - s <= grace]
-    old = [s for s in slots if now - s > grace]
+    # The latest slot, if still within the grace, is simply late: it runs through the normal path.
+    # Every earlier one is owed to the misfire policy, even when within the grace too: after a
+    # failover of a few seconds an `@every 2s` job has five such slots, and firing them all at once
+    # would only see the overlap policy skip four of them.
+    fresh = slots[-1:] if slots and now - slots[-1] <= grace else []
+    old = slots[: len(slots) - len(fresh)]
     paused = [s for s in old if spec.is_paused_at(s)]
     owed = [s for s in old if not spec.is_paused_at(s)]
     if spec.misfire == Job.Misfire.ONCE:
-        run = owed[-1:]
+        # Run once: the late slot above is that once, if there is one.
+        run = [] if fresh else owed[-1:]
     elif spec.misfire == Job.Misfire.ALL:
         run = owed[-spec.misfire_limit :] if spec.misfire_limit else []
     else:

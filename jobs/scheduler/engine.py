@@ -21,6 +21,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from jobs.models import Executor, Job, Run
+from jobs.scheduler.node import LeaseLost, fence
 from jobs.scheduler.specs import JobSpec
 from jobs.scheduler.workers import ActiveRun, Completion, WorkerPools
 
@@ -111,6 +112,8 @@ class Engine:
         self.waiting: dict[int, deque[Pending]] = defaultdict(deque)
         self.delayed: list[tuple[datetime, int, Pending]] = []
         self.accepting = True
+        # Set once another scheduler holds the lease: from then on this engine writes nothing.
+        self.lease_lost: LeaseLost | None = None
         self._db_failing_since: float | None = None
         self._backoff = 0.0
 
@@ -146,7 +149,7 @@ class Engine:
     # --- the loop ----------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
+        while not stop.is_set() and self.lease_lost is None:
             if self.wake.wait(self._sleep_time()):
                 # Let a few more fires and completions arrive: one transaction for many rows
                 # is what keeps the ledger ahead of a thousand fires a second.
@@ -172,10 +175,13 @@ class Engine:
             self.cancel_runs_of_deleted_jobs()
         for completion in completions:
             self._forget_active(completion.run_id, completion.job_id)
+        if self.lease_lost is not None:
+            return
         if not (slots or completions or poll or self._has_startable()):
             return
         try:
             with transaction.atomic():
+                fence(self.node_id, self.term)
                 self._record_completions(completions)
                 claimed = self._claim(slots) if self.accepting else []
                 if poll and self.accepting:
@@ -187,6 +193,12 @@ class Engine:
                     starts = self._select_starts()
                 else:
                     starts = []
+        except LeaseLost as exc:
+            # Fencing: what this engine decided in the lost term is dropped, not written.
+            logger.critical("%s; stopping", exc)
+            self.lease_lost = exc
+            self.accepting = False
+            return
         except DatabaseError as exc:
             self._on_db_error(exc)
             with self._lock:
@@ -585,7 +597,8 @@ class Engine:
     def drain(self, grace: float, stop_reason: str) -> None:
         """Stop starting work, give running work `grace` seconds, then cut it short."""
         self.accepting = False
-        deadline = time.monotonic() + grace
+        # A fenced engine cannot record outcomes any more: no point letting runs finish.
+        deadline = time.monotonic() + (0 if self.lease_lost else grace)
         while self.active and time.monotonic() < deadline:
             self.wake.wait(0.1)
             self.wake.clear()
@@ -602,7 +615,7 @@ class Engine:
         self.pools.shutdown()
         # Claimed runs that never started go back to the queue for the next scheduler.
         unstarted = self._known_pending_ids()
-        if unstarted:
+        if unstarted and self.lease_lost is None:
             try:
                 Run.objects.filter(id__in=unstarted, state=Run.State.QUEUED).update(node_id=None)
             except DatabaseError:

@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -84,6 +84,14 @@ class LeaseLost(Exception):
     pass
 
 
+# A leader frozen inside a transaction (SIGSTOP, a VM pause) holds its share lock on the lease row;
+# PostgreSQL ends such a transaction after this long, so a standby's takeover is delayed by at most
+# this, and the frozen leader's commit fails when it wakes up.
+FENCE_IDLE_TIMEOUT_MS = 5000
+# A standby does not queue behind a lock on the lease row; it tries again at its next heartbeat.
+TAKEOVER_LOCK_TIMEOUT_MS = 2000
+
+
 def lease_ttl() -> timedelta:
     return timedelta(seconds=settings.CRONADMIN_HEARTBEAT_SECONDS * 5)
 
@@ -103,12 +111,44 @@ def take_lease(node: SchedulerNode, *, force: bool = False) -> int | None:
         | Q(expires_at__isnull=True)
         | Q(expires_at__lt=Now())
     )
-    taken = (lease if force else lease.filter(free)).update(
-        holder=node, term=F("term") + 1, renewed_at=Now(), expires_at=Now() + lease_ttl()
-    )
-    if not taken:
-        return None
-    return lease.values_list("term", flat=True).get()
+    try:
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute(f"SET LOCAL lock_timeout = {TAKEOVER_LOCK_TIMEOUT_MS}")
+            taken = (lease if force else lease.filter(free)).update(
+                holder=node, term=F("term") + 1, renewed_at=Now(), expires_at=Now() + lease_ttl()
+            )
+            if not taken:
+                return None
+            return lease.values_list("term", flat=True).get()
+    except DatabaseError as exc:
+        # 55P03: the lease row is locked by a leader's transaction (maybe a frozen one).
+        if getattr(exc.__cause__, "sqlstate", None) == "55P03":
+            return None
+        raise
+
+
+def fence(node_id: int, term: int) -> None:
+    """Inside a transaction: go on only while this node still holds the lease in this term.
+
+    Every ledger write of a leader starts with this. On PostgreSQL the share lock makes a takeover
+    wait until the transaction ends, so no write of an old term can commit after a new term began;
+    SQLite's immediate transactions serialize writers anyway. Raises LeaseLost otherwise.
+    """
+    query = "SELECT term FROM jobs_schedulerlease WHERE name = %s AND holder_id = %s AND term = %s"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"SET LOCAL idle_in_transaction_session_timeout = {FENCE_IDLE_TIMEOUT_MS}"
+            )
+            query += " FOR SHARE"
+        cursor.execute(query, [LEASE_NAME, node_id, term])
+        if cursor.fetchone() is None:
+            raise LeaseLost(
+                f"another scheduler took over the lease (this one had term {term}); "
+                "nothing more is written in that term"
+            )
 
 
 def heartbeat(node: SchedulerNode, term: int) -> None:
@@ -131,8 +171,9 @@ def mark_applied(node: SchedulerNode, version: int) -> None:
 
 
 @transaction.atomic
-def recover_after_crash(node: SchedulerNode) -> int:
+def recover_after_crash(node: SchedulerNode, term: int) -> int:
     """Runs left `running` by schedulers that are gone: their outcome is unknown."""
+    fence(node.pk, term)
     now = timezone.now()
     count = 0
     stale = Run.objects.filter(state=Run.State.RUNNING).exclude(node=node)

@@ -26,6 +26,7 @@ from jobs.models import ChangeMarker
 from jobs.scheduler import catchup
 from jobs.scheduler import node as nodes
 from jobs.scheduler.engine import Engine
+from jobs.scheduler.listen import ChangeListener
 from jobs.scheduler.specs import JobSpec, load_specs
 from jobs.schedules import ScheduleTrigger
 
@@ -61,6 +62,8 @@ class SchedulerProcess:
         self.term = 0
         self.sqlite_locked = False
         self._db_failing_since: float | None = None
+        # Set by the LISTEN thread on PostgreSQL: a job changed, look now instead of at next poll.
+        self.changed = threading.Event()
 
     # --- start -------------------------------------------------------------------------------
 
@@ -83,7 +86,7 @@ class SchedulerProcess:
         if term is None:
             nodes.mark_stopped(self.node)
             return 0
-        interrupted = nodes.recover_after_crash(self.node)
+        interrupted = nodes.recover_after_crash(self.node, term)
         if interrupted:
             logger.warning(
                 "%d run(s) were left running by a stopped scheduler: interrupted", interrupted
@@ -119,10 +122,17 @@ class SchedulerProcess:
             threading.Thread(target=self._guard(self.engine.run, self.stop), name="engine"),
             threading.Thread(target=self._guard(self._sync_loop, marker), name="sync"),
         ]
+        if connection.vendor == "postgresql" and settings.CRONADMIN_PG_LISTEN:
+            # Not among the watched threads: scheduling goes on by polling if LISTEN cannot work.
+            listener = ChangeListener(self.changed, self.stop)
+            threading.Thread(target=listener.run, name="listen", daemon=True).start()
         for thread in threads:
             thread.start()
         while not self.stop.wait(0.5):
-            if not self.aps.running or not all(t.is_alive() for t in threads):
+            if self.engine.lease_lost is not None:
+                self.failed.set()
+                self.stop.set()
+            elif not self.aps.running or not all(t.is_alive() for t in threads):
                 logger.critical("a scheduler thread stopped unexpectedly; stopping the scheduler")
                 self.failed.set()
                 self.stop.set()
@@ -218,7 +228,11 @@ class SchedulerProcess:
         next_heartbeat = 0.0
         next_request_poll = 0.0
         assert self.engine is not None and self.node is not None
-        while not self.stop.wait(poll):
+        while not self.stop.is_set():
+            self.changed.wait(poll)
+            self.changed.clear()
+            if self.stop.is_set():
+                break
             try:
                 now = time.monotonic()
                 marker = ChangeMarker.objects.values_list("version", flat=True).get(id=1)
@@ -265,7 +279,12 @@ class SchedulerProcess:
 
     def _shutdown(self, threads: list[threading.Thread]) -> int:
         assert self.engine is not None and self.aps is not None and self.node is not None
-        why = f"received {self.signal_name}" if self.signal_name else "a thread failed"
+        if self.signal_name:
+            why = f"received {self.signal_name}"
+        elif self.engine.lease_lost is not None:
+            why = "another scheduler took over the lease"
+        else:
+            why = "a thread failed"
         logger.info("scheduler stopping (%s): no new runs start", why)
         self.aps.shutdown(wait=False)
         for thread in threads:

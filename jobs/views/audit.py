@@ -6,7 +6,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from jobs import selectors
-from jobs.forms import choice_or_blank, page_number
+from jobs.forms import choice_or_blank, filter_text, page_number
 from jobs.models import AuditEvent
 from jobs.views.access import role_required
 
@@ -18,10 +18,10 @@ OBJECT_TYPES = [("job", "job"), ("run", "run"), ("user", "user")]
 @role_required("view")
 def audit_log(request: HttpRequest) -> HttpResponse:
     filters = selectors.AuditFilters(
-        actor=request.GET.get("actor", "").strip()[:150],
+        actor=filter_text(request.GET.get("actor", ""), 150),
         action=choice_or_blank(request.GET.get("action", ""), AuditEvent.Action.choices),
         object_type=choice_or_blank(request.GET.get("object_type", ""), OBJECT_TYPES),
-        object_id=request.GET.get("object_id", "").strip()[:40],
+        object_id=filter_text(request.GET.get("object_id", ""), 40),
         page=page_number(request.GET.get("page")),
     )
     context = {

@@ -14,7 +14,7 @@ from django_htmx.http import trigger_client_event
 
 from jobs import selectors, services
 from jobs.audit import SECRET_MASK, is_secret_header
-from jobs.forms import PauseForm, add_service_errors, choice_or_blank, page_number
+from jobs.forms import PauseForm, add_service_errors, choice_or_blank, filter_text, page_number
 from jobs.models import Job, Run
 from jobs.views.access import get_job, poll_trigger, redirect_after_action, role_required
 from jobs.views.charts import duration_chart
@@ -34,10 +34,10 @@ RUNS_CHANGED = "runs-changed"
 def _job_filters(request: HttpRequest) -> selectors.JobFilters:
     get = request.GET
     return selectors.JobFilters(
-        q=get.get("q", "").strip()[:200],
+        q=filter_text(get.get("q", ""), 200),
         state=choice_or_blank(get.get("state", ""), Job.State.choices),
         kind=choice_or_blank(get.get("kind", ""), Job.Kind.choices),
-        label=get.get("label", "").strip()[:200],
+        label=filter_text(get.get("label", ""), 200),
         last=choice_or_blank(get.get("last", ""), LAST_RESULT_CHOICES),
         sort=choice_or_blank(get.get("sort", ""), SORT_CHOICES) or "name",
         page=page_number(get.get("page")),
