@@ -229,37 +229,39 @@ def _netloc(host: str, port: int | None) -> str:
 def seal_config(config: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
     """Settings as stored: the values of secret-looking headers encrypted (see jobs.vault).
 
-    An encrypted value that comes back (the masked value kept by a form or the API, a restored
-    version) is kept as it is, once it is known to open; a clear value equal to the one stored
-    keeps the stored ciphertext, so saving an unchanged job makes no new version.
+    Encrypted values come back too (the mask kept by a form or the API, a restored version);
+    they must open with the keys at hand. A value equal to the one stored keeps the stored
+    ciphertext, so saving or restoring an unchanged definition makes no new version.
     """
     headers = config.get("headers") or {}
     stored = (previous or {}).get("headers") or {}
     sealed: dict[str, str] = {}
     for name, value in headers.items():
-        if is_sealed(value):
-            try:
-                unseal(value)
-            except VaultError:
-                raise ValidationError(
-                    {
-                        "headers": ValidationError(
-                            _(
-                                "The saved value of %(name)s can no longer be decrypted; type it "
-                                "again."
-                            ),
-                            code="undecryptable",
-                            params={"name": name},
-                        )
-                    }
-                ) from None
+        if not is_sealed(value) and not is_secret_header(name):
             sealed[name] = value
-        elif is_secret_header(name):
-            kept = stored.get(name)
-            sealed[name] = kept if is_sealed(kept) and _opens_to(kept, value) else seal(value)
+            continue
+        clear = _opened(name, value) if is_sealed(value) else value
+        kept = stored.get(name)
+        if is_sealed(kept) and _opens_to(kept, clear):
+            sealed[name] = kept
         else:
-            sealed[name] = value
+            sealed[name] = value if is_sealed(value) else seal(value)
     return {**config, "headers": sealed}
+
+
+def _opened(name: str, value: str) -> str:
+    try:
+        return unseal(value)
+    except VaultError:
+        raise ValidationError(
+            {
+                "headers": ValidationError(
+                    _("The saved value of %(name)s can no longer be decrypted; type it again."),
+                    code="undecryptable",
+                    params={"name": name},
+                )
+            }
+        ) from None
 
 
 def map_header_values(config: dict[str, Any], change: Callable[[str, str], str]) -> dict[str, Any]:
