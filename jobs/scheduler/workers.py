@@ -162,6 +162,7 @@ class WorkerPools:
             output_path(active.run_id),
             settings.CRONADMIN_OUTPUT_HEAD_BYTES,
             settings.CRONADMIN_OUTPUT_TAIL_BYTES,
+            redact=active.redacted,
         )
         try:
             if active.kind == Job.Kind.HTTP:
