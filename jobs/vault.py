@@ -66,11 +66,15 @@ def unseal(value: str) -> str:
         ) from None
 
 
-def reseal(value: str) -> str:
-    """The same secret encrypted with the first key (for rotation); `value` unchanged if it is."""
+def reseal(value: str, *, from_secret_key: bool = False) -> str:
+    """The same secret encrypted with the first key (for rotation); `value` unchanged if it is.
+
+    `from_secret_key` also opens values encrypted with the key derived from SECRET_KEY, used
+    before CRONADMIN_ENCRYPTION_KEYS was set.
+    """
     if not is_sealed(value):
         raise VaultError("This is not an encrypted value.")
-    every_key, first_key = _keys()
+    every_key, first_key = _keys(from_secret_key)
     token = value[len(PREFIX) :].encode("ascii")
     try:
         first_key.extract_timestamp(token)
@@ -89,14 +93,19 @@ def _fernet() -> MultiFernet:
     return _keys()[0]
 
 
-def _keys() -> tuple[MultiFernet, Fernet]:
+def _keys(with_derived: bool = False) -> tuple[MultiFernet, Fernet]:
     """Every key (to decrypt) and the first one (to tell what needs re-encrypting)."""
-    return _keys_for(tuple(settings.CRONADMIN_ENCRYPTION_KEYS), settings.SECRET_KEY)
+    keys = tuple(settings.CRONADMIN_ENCRYPTION_KEYS)
+    return _keys_for(keys, settings.SECRET_KEY, with_derived)
 
 
 @functools.lru_cache(maxsize=8)
-def _keys_for(keys: tuple[str, ...], secret_key: str) -> tuple[MultiFernet, Fernet]:
-    fernets = [Fernet(key) for key in keys] or [Fernet(derived_key(secret_key))]
+def _keys_for(
+    keys: tuple[str, ...], secret_key: str, with_derived: bool
+) -> tuple[MultiFernet, Fernet]:
+    fernets = [Fernet(key) for key in keys]
+    if with_derived or not fernets:
+        fernets.append(Fernet(derived_key(secret_key)))
     return MultiFernet(fernets), fernets[0]
 
 

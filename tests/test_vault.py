@@ -162,6 +162,16 @@ class TestReencryptCommand:
         call_command("reencryptsecrets", stdout=out)
         assert "0 job(s)" in out.getvalue()
 
+    def test_it_moves_secrets_from_the_derived_key_to_a_real_one(self, db, settings):
+        settings.CRONADMIN_ENCRYPTION_KEYS = []
+        job = http_job()
+        settings.CRONADMIN_ENCRYPTION_KEYS = [KEY_A]
+        with pytest.raises(CommandError):
+            call_command("reencryptsecrets", stdout=io.StringIO())
+        call_command("reencryptsecrets", "--from-secret-key", stdout=io.StringIO())
+        job.refresh_from_db()
+        assert vault.unseal(job.config["headers"]["Authorization"]) == "Bearer tok-1234567"
+
     def test_a_missing_key_is_an_error(self, db, settings):
         settings.CRONADMIN_ENCRYPTION_KEYS = [KEY_A]
         job = http_job()
