@@ -262,3 +262,20 @@ def test_a_run_whose_secret_does_not_decrypt_fails_clearly(db, settings, tmp_pat
     assert result.reason == "a secret header cannot be decrypted"
     assert "CRONADMIN_ENCRYPTION_KEYS" in result.error
     assert read_output(tmp_path / "out") == ("", 0)
+
+
+def test_an_executor_registering_again_makes_no_new_version(db):
+    api = Api(user_with_role("Editor"))
+    registration = {
+        "name": "billing",
+        "base_url": "https://billing.example.com/hooks/",
+        "headers": {"Authorization": TOKEN},
+        "jobs": [{"name": "invoices", "schedule": "@daily", "path": "/invoices"}],
+    }
+    for _attempt in range(2):
+        response = api.post("/api/v1/executors/register", registration)
+        assert response.status_code == 200, response.content
+        assert shows_no_secret(response.content.decode())
+    job = Job.objects.get(name="billing/invoices")
+    assert job.version == 1 and CREDENTIAL not in raw_config(job)
+    assert clear_headers(job)["Authorization"] == TOKEN
