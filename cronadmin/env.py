@@ -1,5 +1,7 @@
 """Typed readers for settings that come from the environment; they fail loudly on bad values."""
 
+import base64
+import binascii
 import os
 
 from django.core.exceptions import ImproperlyConfigured
@@ -56,3 +58,19 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     if raw is None:
         return list(default or [])
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_fernet_keys(name: str) -> list[str]:
+    """Comma-separated Fernet keys: each 32 bytes in URL-safe base64, as Fernet.generate_key()."""
+    keys = env_list(name)
+    for position, key in enumerate(keys, start=1):
+        try:
+            valid = len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32
+        except (binascii.Error, UnicodeError, ValueError):
+            valid = False
+        if not valid:
+            raise ImproperlyConfigured(
+                f"{name}: key {position} of {len(keys)} is not a Fernet key (32 bytes in URL-safe "
+                "base64, 44 characters). Generate one with `manage.py generateencryptionkey`."
+            )
+    return keys

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from cronadmin.env import env_bool, env_float, env_int, env_list, env_str
+from cronadmin.env import env_bool, env_fernet_keys, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -114,7 +114,15 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Secrets of the runs in progress are masked in every line, tracebacks included.
+    "filters": {"redact_secrets": {"()": "jobs.vault.RedactSecretsFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "cronadmin": {"level": LOG_LEVEL, "propagate": True},
@@ -124,6 +132,9 @@ LOGGING = {
 }
 
 # --- CronAdmin ---
+# Fernet keys for the secrets in job settings, comma-separated: the first encrypts, all decrypt
+# (rotation). Empty: one derived from SECRET_KEY, and `check --deploy` warns.
+CRONADMIN_ENCRYPTION_KEYS = env_fernet_keys("CRONADMIN_ENCRYPTION_KEYS")
 CRONADMIN_ALLOW_SHELL_JOBS = env_bool("CRONADMIN_ALLOW_SHELL_JOBS", False)
 CRONADMIN_HTTP_ALLOWED_HOSTS = env_list("CRONADMIN_HTTP_ALLOWED_HOSTS")
 CRONADMIN_HTTP_MAX_RESPONSE_BYTES = env_int(

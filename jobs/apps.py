@@ -8,7 +8,7 @@ class JobsConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib.auth.signals import user_logged_in, user_login_failed
 
-        from jobs import audit, registry
+        from jobs import audit, checks, registry  # noqa: F401 (checks register on import)
 
         registry.autodiscover()
         user_logged_in.connect(audit.on_login, dispatch_uid="audit-login")

@@ -7,10 +7,10 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 
 from jobs.models import AuditEvent
+from jobs.vault import SECRET_MASK, is_sealed
 
 _client_ip: ContextVar[str | None] = ContextVar("cronadmin_client_ip", default=None)
-SECRET_MASK = "••••••"
-# Header names whose values are secrets: never shown in an audit entry or a diff.
+# Header names whose values are secrets: stored encrypted, never shown again anywhere.
 SECRET_HINTS = ("authorization", "token", "secret", "key", "password", "cookie", "signature")
 
 
@@ -37,31 +37,39 @@ def is_secret_header(name: str) -> bool:
     return any(hint in lowered for hint in SECRET_HINTS)
 
 
+def mask_headers(headers: dict[str, Any]) -> dict[str, Any]:
+    """Headers as anyone may see them: secret-looking names and encrypted values masked."""
+    return {
+        name: SECRET_MASK if is_secret_header(name) or is_sealed(value) else value
+        for name, value in headers.items()
+    }
+
+
 def masked_definition(definition: dict[str, Any]) -> dict[str, Any]:
     config = definition.get("config")
     if definition.get("kind") == "http" and isinstance(config, dict):
-        headers = config.get("headers") or {}
-        config = {
-            **config,
-            "headers": {k: SECRET_MASK if is_secret_header(k) else v for k, v in headers.items()},
-        }
+        config = {**config, "headers": mask_headers(config.get("headers") or {})}
         definition = {**definition, "config": config}
     return definition
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
-    before, after = masked_definition(before), masked_definition(after)
+    # Changes are found on the stored values, then shown masked: a changed secret is listed
+    # (as masks on both sides) without either value appearing.
+    shown_before, shown_after = masked_definition(before), masked_definition(after)
     changes: dict[str, list[Any]] = {}
     for field in before.keys() | after.keys():
         old, new = before.get(field), after.get(field)
         if old == new:
             continue
+        shown_old, shown_new = shown_before.get(field), shown_after.get(field)
         if field == "config" and isinstance(old, dict) and isinstance(new, dict):
+            assert isinstance(shown_old, dict) and isinstance(shown_new, dict)
             for key in old.keys() | new.keys():
                 if old.get(key) != new.get(key):
-                    changes[f"config.{key}"] = [old.get(key), new.get(key)]
+                    changes[f"config.{key}"] = [shown_old.get(key), shown_new.get(key)]
         else:
-            changes[field] = [old, new]
+            changes[field] = [shown_old, shown_new]
     return dict(sorted(changes.items()))
 
 

@@ -16,7 +16,7 @@ from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
 from jobs import registry
-from jobs.audit import SECRET_MASK, is_secret_header
+from jobs.audit import SECRET_MASK, mask_headers
 from jobs.kinds.http import METHODS
 from jobs.models import Job, Run
 from jobs.permissions import can
@@ -327,10 +327,8 @@ class JobForm(forms.Form):
                 initial[PARAM_PREFIX + name] = value
         elif job.kind == Job.Kind.HTTP:
             initial.update({k: config.get(k) for k in ("method", "url", "body")})
-            headers = config.get("headers") or {}
-            initial["headers"] = "\n".join(
-                f"{k}: {SECRET_MASK if is_secret_header(k) else v}" for k, v in headers.items()
-            )
+            headers = mask_headers(config.get("headers") or {})
+            initial["headers"] = "\n".join(f"{k}: {v}" for k, v in headers.items())
             initial["expect_status"] = ", ".join(str(c) for c in config.get("expect_status") or [])
         else:
             initial["command"] = config.get("command", "")

@@ -14,7 +14,10 @@ worker killed at its deadline), so nothing important lives only in memory:
 - `meta` records the sizes asked for, so a reader trims the tail the way the writer meant.
 
 Every byte goes straight to the file with os.write (no user-space buffer), so the kernel has it
-as soon as write_bytes() returns, even if the process dies right after.
+as soon as write_bytes() returns, even if the process dies right after. The one exception: given
+secrets to `redact`, the capture holds back the last few bytes of each write (one byte less than
+the longest secret) until the next write or close, so a secret split between two writes is still
+replaced by the mask before it reaches the disk, the live page or the head/tail cut.
 """
 
 import codecs
@@ -22,10 +25,13 @@ import json
 import os
 import shutil
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
 from django.conf import settings
+
+from jobs.vault import SECRET_MASK
 
 DROPPED_MARKER = "\n… [{dropped} bytes dropped] …\n"
 # Unicode continuation bytes look like 0b10xxxxxx; a tail cut inside a character starts with some.
@@ -42,7 +48,9 @@ class OutputCapture:
     encoding = "utf-8"
     errors = "replace"
 
-    def __init__(self, path: Path, head_bytes: int, tail_bytes: int) -> None:
+    def __init__(
+        self, path: Path, head_bytes: int, tail_bytes: int, redact: Iterable[str] = ()
+    ) -> None:
         self.path = Path(path)
         self.head_bytes = max(head_bytes, 0)
         self.tail_bytes = max(tail_bytes, 0)
@@ -57,6 +65,9 @@ class OutputCapture:
         self._segment_offset = 0
         self._segment_size = 0
         self._previous_segment: Path | None = None
+        self._redact = sorted({t.encode("utf-8") for t in redact if t}, key=len, reverse=True)
+        self._held_back = max(map(len, self._redact), default=1) - 1
+        self._pending = b""
 
     # --- file-like surface ---
 
@@ -68,13 +79,28 @@ class OutputCapture:
         with self._lock:
             if self._closed:
                 raise ValueError("I/O operation on closed OutputCapture.")
-            if not len(data):
-                return
-            if self._head_fd is None:
-                self._open()
-            rest = self._append_head(memoryview(data).cast("B"))
-            if len(rest):
-                self._append_tail(rest)
+            if self._redact:
+                data = self._redacted(bytes(data), final=False)
+            self._store(data)
+
+    def _redacted(self, data: bytes, final: bool) -> bytes:
+        text = self._pending + data
+        for secret in self._redact:
+            text = text.replace(secret, SECRET_MASK.encode("utf-8"))
+        # No whole secret is left in `text`; one that the next write completes must start in
+        # the last len(longest) - 1 bytes, which wait for it.
+        cut = len(text) if final else max(len(text) - self._held_back, 0)
+        self._pending = text[cut:]
+        return text[:cut]
+
+    def _store(self, data: bytes | bytearray | memoryview) -> None:
+        if not len(data):
+            return
+        if self._head_fd is None:
+            self._open()
+        rest = self._append_head(memoryview(data).cast("B"))
+        if len(rest):
+            self._append_tail(rest)
 
     def _open(self) -> None:
         remove_output(self.path)
@@ -100,6 +126,8 @@ class OutputCapture:
         with self._lock:
             if self._closed:
                 return
+            if self._pending:
+                self._store(self._redacted(b"", final=True))
             self._closed = True
             if self._head_fd is not None:
                 os.close(self._head_fd)

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from jobs import services
 from jobs.models import AuditEvent, Executor, Job, Run
+from jobs.vault import unseal
 from tests.conftest import wait_for
 from tests.test_api_support import (  # noqa: F401 - fixtures
     Api,
@@ -62,6 +63,9 @@ class TestRegister:
         executor = Executor.objects.get(name="billing")
         cleanup = Job.objects.get(name="billing/cleanup")
         assert cleanup.executor == executor and cleanup.kind == "http"
+        # The secret header is stored encrypted.
+        headers = cleanup.config["headers"]
+        headers["Authorization"] = unseal(headers["Authorization"])
         assert cleanup.config == {
             "method": "DELETE",
             "url": "https://billing.example.com/hooks/jobs/cleanup",

@@ -10,6 +10,7 @@ from django.utils import timezone
 from jobs import services
 from jobs.audit import SECRET_MASK
 from jobs.models import AuditEvent, IdempotencyRecord, Job, JobVersion, Run
+from jobs.vault import unseal
 from tests.test_api_support import (  # noqa: F401 - fixtures
     TASK_JOB,
     Api,
@@ -272,7 +273,7 @@ class TestJobReplace:
         job.refresh_from_db()
         assert job.description == "changed"
         # The masked header came back as the mask: the stored secret is kept.
-        assert job.config["headers"]["Authorization"] == "Bearer s3cret"
+        assert unseal(job.config["headers"]["Authorization"]) == "Bearer s3cret"
 
     def test_it_rejects_bad_input_and_writes_nothing(self, as_editor):
         job = make_job("nightly report")
@@ -310,7 +311,7 @@ class TestJobChange:
         assert response.status_code == 200, response.content
         job.refresh_from_db()
         assert job.config["url"] == "https://example.org/new"
-        assert job.config["headers"]["Authorization"] == "Bearer s3cret"
+        assert unseal(job.config["headers"]["Authorization"]) == "Bearer s3cret"
 
     def test_an_operator_may_pause_through_it_but_not_edit(self, as_operator):
         job = make_job()

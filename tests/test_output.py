@@ -189,3 +189,25 @@ def test_it_refuses_writes_after_close(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError):
         capture.write("late")
+
+
+def test_secrets_are_masked_even_when_split_between_writes(tmp_path: Path) -> None:
+    secret = "tok-5f3a9c1e77"
+    with OutputCapture(tmp_path / "run", 1000, 1000, redact=[secret, "Bearer " + secret]) as out:
+        out.write("sent Bearer tok-5f")
+        out.write_bytes(b"3a9c1e77, echoed tok-5f3a")
+        # Held back while the secret may still be completed: never on disk in part.
+        assert "tok-5f3a" not in read_output(tmp_path / "run")[0]
+        out.write("9c1e77 and tok-5 alone")
+
+    assert read_output(tmp_path / "run") == ("sent ••••••, echoed •••••• and tok-5 alone", 0)
+
+
+def test_a_secret_is_masked_before_the_head_and_tail_cut(tmp_path: Path) -> None:
+    with OutputCapture(
+        tmp_path / "run", head_bytes=10, tail_bytes=10, redact=["s3cret-value"]
+    ) as out:
+        out.write("1234s3cret-value" + "x" * 50 + "s3cret-value")
+
+    text, _dropped = read_output(tmp_path / "run")
+    assert "s3cr" not in text and "value" not in text

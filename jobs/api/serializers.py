@@ -23,7 +23,7 @@ from jobs.api.fields import (
     TASK_FIELDS,
     Field,
 )
-from jobs.audit import SECRET_MASK, is_secret_header
+from jobs.audit import SECRET_MASK, mask_headers
 from jobs.models import Job, Run
 from jobs.selectors import job_next_runs, run_output
 
@@ -205,17 +205,13 @@ def job_changes(job: Job, values: dict[str, Any]) -> dict[str, Any]:
 # --- output --------------------------------------------------------------------------------------
 
 
-def masked_headers(headers: dict[str, str]) -> dict[str, str]:
-    return {name: SECRET_MASK if is_secret_header(name) else v for name, v in headers.items()}
-
-
 def job_json(job: Job, *, last_run: Run | None, now: datetime | None = None) -> dict[str, Any]:
     config = job.config if isinstance(job.config, dict) else {}
     is_task, is_http = job.kind == Job.Kind.TASK, job.kind == Job.Kind.HTTP
     http = None
     if is_http:
         http = {name: config.get(name, HTTP_DEFAULTS.get(name)) for name in HTTP_FIELDS}
-        http["headers"] = masked_headers(http["headers"] or {})
+        http["headers"] = mask_headers(http["headers"] or {})
     next_runs = job_next_runs(job, 1, now or timezone.now())
     executor = job.executor if job.executor_id else None
     return {

@@ -13,3 +13,19 @@ def clean_config(kind: str, config: Any) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise ValidationError({"config": _("The settings of a job must be an object.")})
     return cleaners[kind](config)
+
+
+def seal_config(
+    kind: str, config: dict[str, Any], previous: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The settings as they are stored: secrets encrypted. Only http jobs have secrets."""
+    from jobs.kinds import http
+
+    return http.seal_config(config, previous) if kind == "http" else config
+
+
+def secret_values(kind: str, config: dict[str, Any]) -> list[str]:
+    """The clear secrets of these settings, to keep out of what a run records."""
+    from jobs.kinds import http
+
+    return http.secret_values(config) if kind == "http" else []

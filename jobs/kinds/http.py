@@ -12,6 +12,7 @@ import ssl
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
@@ -19,6 +20,7 @@ from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from jobs.audit import is_secret_header
 from jobs.kinds.base import KindResult
 from jobs.kinds.http_connection import (
     Guard,
@@ -30,6 +32,7 @@ from jobs.kinds.http_connection import (
 from jobs.kinds.ssrf import AddressError
 from jobs.models import Run
 from jobs.output import OutputCapture
+from jobs.vault import VaultError, is_sealed, seal, unseal
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 FIELDS = ("method", "url", "headers", "body", "expect_status")
@@ -220,6 +223,76 @@ def _netloc(host: str, port: int | None) -> str:
     return f"{written}:{port}" if port is not None else written
 
 
+# --- secrets ---
+
+
+def seal_config(config: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
+    """Settings as stored: the values of secret-looking headers encrypted (see jobs.vault).
+
+    Encrypted values come back too (the mask kept by a form or the API, a restored version);
+    they must open with the keys at hand. A value equal to the one stored keeps the stored
+    ciphertext, so saving or restoring an unchanged definition makes no new version.
+    """
+    headers = config.get("headers") or {}
+    stored = (previous or {}).get("headers") or {}
+    sealed: dict[str, str] = {}
+    for name, value in headers.items():
+        if not is_sealed(value) and not is_secret_header(name):
+            sealed[name] = value
+            continue
+        clear = _opened(name, value) if is_sealed(value) else value
+        kept = stored.get(name)
+        if is_sealed(kept) and _opens_to(kept, clear):
+            sealed[name] = kept
+        else:
+            sealed[name] = value if is_sealed(value) else seal(value)
+    return {**config, "headers": sealed}
+
+
+def _opened(name: str, value: str) -> str:
+    try:
+        return unseal(value)
+    except VaultError:
+        raise ValidationError(
+            {
+                "headers": ValidationError(
+                    _("The saved value of %(name)s can no longer be decrypted; type it again."),
+                    code="undecryptable",
+                    params={"name": name},
+                )
+            }
+        ) from None
+
+
+def map_header_values(config: dict[str, Any], change: Callable[[str, str], str]) -> dict[str, Any]:
+    """The settings with each header value replaced by change(name, value)."""
+    headers = config.get("headers")
+    if not isinstance(headers, dict):
+        return config
+    return {**config, "headers": {name: change(name, v) for name, v in headers.items()}}
+
+
+def secret_values(config: dict[str, Any]) -> list[str]:
+    """The clear values of the secret headers: what a run's output and error must not show."""
+    headers = config.get("headers") or {}
+    return [
+        unseal(value) if is_sealed(value) else value
+        for name, value in headers.items()
+        if is_sealed(value) or is_secret_header(name)
+    ]
+
+
+def _opens_to(sealed: str, value: str) -> bool:
+    try:
+        return unseal(sealed) == value
+    except VaultError:
+        return False
+
+
+def _unsealed(config: dict[str, Any]) -> dict[str, Any]:
+    return map_header_values(config, lambda _name, v: unseal(v) if is_sealed(v) else v)
+
+
 # --- running ---
 
 
@@ -231,8 +304,11 @@ def execute(
     output: OutputCapture,
     cancel: threading.Event,
 ) -> KindResult:
+    # The only place secrets are decrypted: the request itself needs them.
     try:
-        config = clean_config(config)
+        config = clean_config(_unsealed(config))
+    except VaultError as exc:
+        return KindResult(Run.State.FAILED, "a secret header cannot be decrypted", error=str(exc))
     except ValidationError as exc:
         return KindResult(Run.State.FAILED, "invalid HTTP settings", error="; ".join(exc.messages))
     guard = Guard(cancel, time.monotonic() + deadline_seconds)

@@ -20,6 +20,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 from pebble import ProcessExpired, ProcessPool
 
+from jobs import kinds, vault
 from jobs.kinds import task as task_kind
 from jobs.models import Job, Run
 from jobs.output import output_path, read_output, remove_output
@@ -57,6 +58,8 @@ class ActiveRun:
     cancel_event: threading.Event = field(default_factory=threading.Event)
     cancel_reason: str = ""
     cancel_state: str = Run.State.CANCELLED
+    # The job's secrets as they might appear in what the run prints or raises (jobs.vault).
+    redacted: list[str] = field(default_factory=list)
 
     def cancel(self, reason: str, state: str = Run.State.CANCELLED) -> None:
         if self.cancel_event.is_set():
@@ -91,6 +94,12 @@ class WorkerPools:
         return self.process_slots if pool == "process" else self.thread_slots
 
     def start(self, active: ActiveRun, config: dict[str, Any]) -> None:
+        try:
+            active.redacted = vault.redaction_targets(kinds.secret_values(active.kind, config))
+        except vault.VaultError:
+            # The run itself fails on it with the reason; with no clear value there is none to hide.
+            active.redacted = []
+        vault.watched.add(active.redacted)
         if active.kind == Job.Kind.TASK:
             future = self.processes.schedule(
                 task_kind.run_in_worker,
@@ -143,7 +152,7 @@ class WorkerPools:
         if printed:
             self._finish(active, completion)
         else:
-            self.on_complete(completion)
+            self._deliver(active, completion)
 
     def _run_in_thread(self, active: ActiveRun, config: dict[str, Any]) -> Completion:
         from jobs.kinds import http, shell
@@ -153,6 +162,7 @@ class WorkerPools:
             output_path(active.run_id),
             settings.CRONADMIN_OUTPUT_HEAD_BYTES,
             settings.CRONADMIN_OUTPUT_TAIL_BYTES,
+            redact=active.redacted,
         )
         try:
             if active.kind == Job.Kind.HTTP:
@@ -207,6 +217,16 @@ class WorkerPools:
         except OSError:
             logger.warning("run %s: could not read its output", active.run_id, exc_info=True)
         completion.finished_at = timezone.now()
+        self._deliver(active, completion)
+
+    def _deliver(self, active: ActiveRun, completion: Completion) -> None:
+        # Masked here, before the ledger row is written: a server may echo a token back, and a
+        # traceback may quote a header.
+        if active.redacted:
+            completion.output = vault.redact(completion.output, active.redacted)
+            completion.error = vault.redact(completion.error, active.redacted)
+            completion.reason = vault.redact(completion.reason, active.redacted)
+            vault.watched.remove(active.redacted)
         self.on_complete(completion)
 
     def shutdown(self) -> None:

@@ -3,7 +3,8 @@ management commands call these, so they all behave the same.
 
 - jobs: job definitions and runs (create, change, pause, resume, delete, run now, cancel, retry);
 - accounts: a person's preferences and API tokens;
-- executors: services that register their own HTTP jobs.
+- executors: services that register their own HTTP jobs;
+- encryption: re-encrypting the secrets in job settings with the current key.
 """
 
 from jobs.services.accounts import (
@@ -13,6 +14,7 @@ from jobs.services.accounts import (
     api_token_revoke,
     profile_update,
 )
+from jobs.services.encryption import job_secrets_reencrypt
 from jobs.services.executors import (
     EXECUTOR_JOB_FIELDS,
     MAX_HEARTBEAT_SECONDS,
@@ -60,6 +62,7 @@ __all__ = [
     "job_delete",
     "job_pause",
     "job_restore_version",
+    "job_secrets_reencrypt",
     "job_resume",
     "job_run_now",
     "job_update",

@@ -15,7 +15,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from jobs import audit
+from jobs import audit, kinds
 from jobs.models import (
     AuditEvent,
     ChangeMarker,
@@ -102,6 +102,7 @@ def job_create(
     if schedule_anchor is not None:
         job.schedule_anchor = schedule_anchor
     job.full_clean()
+    job.config = kinds.seal_config(job.kind, job.config, None)
     job.save()
     _save_version(job, actor)
     _audit_job(actor, AuditEvent.Action.CREATE, job, audit.diff({}, job_definition(job)))
@@ -131,6 +132,7 @@ def job_update(*, actor: Actor, job: Job, **changes: Any) -> Job:
     for name, value in changes.items():
         setattr(job, name, value)
     job.full_clean()
+    job.config = kinds.seal_config(job.kind, job.config, before["config"])
     after = job_definition(job)
     if after == before:
         return job

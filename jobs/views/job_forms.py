@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from jobs import services
-from jobs.audit import is_secret_header
+from jobs.audit import SECRET_MASK, mask_headers
 from jobs.forms import JobForm, timezone_names
 from jobs.models import Job
 from jobs.permissions import require
@@ -90,8 +90,8 @@ def job_clone(request: HttpRequest, pk: int) -> HttpResponse:
     initial["name"] = _("Copy of %(name)s") % {"name": source.name}
     if source.kind == Job.Kind.HTTP:
         # A masked secret cannot be copied: the clone is given it again by whoever saves it.
-        headers = (source.config.get("headers") or {}).items()
-        initial["headers"] = "\n".join(f"{k}: {v}" for k, v in headers if not is_secret_header(k))
+        headers = mask_headers(source.config.get("headers") or {}).items()
+        initial["headers"] = "\n".join(f"{k}: {v}" for k, v in headers if v != SECRET_MASK)
     form = JobForm(user=request.user, initial=initial)
     title = _("Clone “%(name)s”") % {"name": source.name}
     return _render_form(request, form, title=title, action=reverse("jobs:job_create"))

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import trigger_client_event
 
 from jobs import selectors, services
-from jobs.audit import SECRET_MASK, is_secret_header
+from jobs.audit import mask_headers
 from jobs.forms import PauseForm, add_service_errors, choice_or_blank, filter_text, page_number
 from jobs.models import Job, Run
 from jobs.views.access import get_job, poll_trigger, redirect_after_action, role_required
@@ -135,9 +135,7 @@ def _detail_context(
         **_runs_context(request, job),
         "next_runs": selectors.job_next_runs(job, 10),
         # Viewers read everything but secrets: header values that look secret stay masked.
-        "masked_headers": {
-            k: SECRET_MASK if is_secret_header(k) else v for k, v in headers.items()
-        },
+        "masked_headers": mask_headers(headers),
     }
 
 
