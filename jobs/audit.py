@@ -4,6 +4,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
+from axes.helpers import get_client_ip_address
 from django.http import HttpRequest, HttpResponse
 
 from jobs.models import AuditEvent
@@ -29,7 +30,8 @@ class AuditContextMiddleware:
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
+    # The same address login throttling uses: X-Forwarded-For only behind trusted proxies.
+    return get_client_ip_address(request) or None
 
 
 def is_secret_header(name: str) -> bool:
