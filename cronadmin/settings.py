@@ -202,14 +202,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minim
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "jobs.views.lockout.lockout_response"
-# The client address: REMOTE_ADDR, unless trusted proxies are configured; then the address the
-# outermost trusted proxy saw, counted from the right of X-Forwarded-For.
-if TRUSTED_PROXY_COUNT:
-    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
-    AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_COUNT
-    AXES_IPWARE_PROXY_ORDER = "right-most"
-else:
-    AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+# The audit log and the throttle agree on who the client is (see TRUSTED_PROXY_COUNT).
+AXES_CLIENT_IP_CALLABLE = "jobs.audit.client_ip"
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {

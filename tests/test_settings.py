@@ -82,7 +82,7 @@ def test_production_is_locked_down_by_default(tmp_path):
         "SECURE_PROXY_SSL_HEADER",
         "USE_X_FORWARDED_HOST",
         "X_FRAME_OPTIONS",
-        "AXES_IPWARE_META_PRECEDENCE_ORDER",
+        "TRUSTED_PROXY_COUNT",
     ) == {
         "DEBUG": False,
         "SECURE_SSL_REDIRECT": True,
@@ -96,7 +96,7 @@ def test_production_is_locked_down_by_default(tmp_path):
         "SECURE_PROXY_SSL_HEADER": None,  # no header is trusted unless asked for
         "USE_X_FORWARDED_HOST": False,
         "X_FRAME_OPTIONS": "DENY",
-        "AXES_IPWARE_META_PRECEDENCE_ORDER": ["REMOTE_ADDR"],
+        "TRUSTED_PROXY_COUNT": 0,  # X-Forwarded-For is ignored
     }
 
 
@@ -108,15 +108,13 @@ def test_the_proxy_settings_are_opt_in(tmp_path):
         env,
         "SECURE_PROXY_SSL_HEADER",
         "USE_X_FORWARDED_HOST",
-        "AXES_IPWARE_META_PRECEDENCE_ORDER",
-        "AXES_IPWARE_PROXY_COUNT",
+        "TRUSTED_PROXY_COUNT",
         "SESSION_COOKIE_SAMESITE",
         "CSRF_COOKIE_SAMESITE",
     ) == {
         "SECURE_PROXY_SSL_HEADER": ["HTTP_X_FORWARDED_PROTO", "https"],
         "USE_X_FORWARDED_HOST": True,
-        "AXES_IPWARE_META_PRECEDENCE_ORDER": ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"],
-        "AXES_IPWARE_PROXY_COUNT": 2,
+        "TRUSTED_PROXY_COUNT": 2,
         "SESSION_COOKIE_SAMESITE": "Strict",
         "CSRF_COOKIE_SAMESITE": "Strict",
     }
