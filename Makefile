@@ -3,6 +3,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := cronadmin.settings
+# Development mode for everything started from here (see cronadmin/settings.py); production
+# deployments never run make.
+export CRONADMIN_DEV ?= 1
 
 .PHONY: run test install lint format bench bench-propagation bench-pages bench-api clean
 

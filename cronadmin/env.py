@@ -74,3 +74,10 @@ def env_fernet_keys(name: str) -> list[str]:
                 "base64, 44 characters). Generate one with `manage.py generateencryptionkey`."
             )
     return keys
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name, "").strip()
+    if value == "":
+        return default
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, not {value!r}.")
+    return value

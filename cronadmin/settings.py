@@ -1,17 +1,77 @@
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
-from cronadmin.env import env_bool, env_fernet_keys, env_float, env_int, env_list, env_str
+from cronadmin.env import (
+    env_bool,
+    env_choice,
+    env_fernet_keys,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+# Production is the default: a deployment that forgets a variable fails loudly or stays locked
+# down. `make run`, `make test`, the benchmarks and the test suite set CRONADMIN_DEV=1, which
+# relaxes only what plain-HTTP localhost needs (a development key, local hosts, cookies and
+# redirects without TLS).
+DEVELOPMENT = env_bool("CRONADMIN_DEV", False)
 DEBUG = env_bool("DEBUG", False)
-# A fresh clone must run without configuration; production deployments set SECRET_KEY.
-SECRET_KEY = env_str("SECRET_KEY", "insecure-development-key-change-me")
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+
+if DEVELOPMENT:
+    SECRET_KEY = env_str("SECRET_KEY", "insecure-development-key-change-me")
+elif not os.environ.get("SECRET_KEY"):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is required in production: set it to a long random value, e.g. the output "
+        "of `python -c 'import secrets; print(secrets.token_urlsafe(50))'`. "
+        "For local development set CRONADMIN_DEV=1 instead."
+    )
+else:
+    SECRET_KEY = os.environ["SECRET_KEY"]
+
+LOCAL_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", LOCAL_HOSTS if DEVELOPMENT else [])
+if not ALLOWED_HOSTS:
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS is required in production: the comma-separated host names this service "
+        "answers to, e.g. cron.example.com."
+    )
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+# --- behind a reverse proxy (each opt-in: trusting a header a client can forge is a hole) ---
+if env_bool("USE_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+USE_X_FORWARDED_HOST = env_bool("USE_X_FORWARDED_HOST", False)
+# How many proxies append to X-Forwarded-For in front of the web; 0 = the client connects
+# directly and X-Forwarded-For is ignored (anyone can send one).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+
+# --- transport and browser protections ---
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEVELOPMENT)
+# Container and load-balancer health checks speak plain HTTP to the process itself.
+SECURE_REDIRECT_EXEMPT = [r"^healthz/?$", r"^metrics/?$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEVELOPMENT else 31_536_000, minimum=0)
+# Both reach beyond this host (every subdomain; browsers' built-in lists), so each is a choice.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+SECURE_COOKIES = env_bool("SECURE_COOKIES", not DEVELOPMENT)
+COOKIE_SAMESITE = env_choice("COOKIE_SAMESITE", "Lax", ("Lax", "Strict"))
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = LANGUAGE_COOKIE_SECURE = SECURE_COOKIES
+# No script needs a cookie: pages and the API docs take the CSRF token from the page itself.
+SESSION_COOKIE_HTTPONLY = CSRF_COOKIE_HTTPONLY = LANGUAGE_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = LANGUAGE_COOKIE_SAMESITE = COOKIE_SAMESITE
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 14 * 24 * 3600, minimum=60)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -22,6 +82,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    "csp",
+    "axes",
     "jobs",
 ]
 
@@ -35,10 +97,13 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "jobs.audit.AuditContextMiddleware",
     # After authentication: the person's saved language and time zone win over the browser's.
     "jobs.views.preferences.UserPreferencesMiddleware",
+    # Last, as django-axes requires: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "cronadmin.urls"
@@ -83,6 +148,12 @@ else:
     # One test database per test session here too, for the same reason.
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 
+AUTHENTICATION_BACKENDS = [
+    # First, so a locked-out client is refused before its password is even checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LOGIN_URL = "jobs:login"
@@ -104,8 +175,46 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Production serves collected files under content-hashed names, pre-compressed, cached
+    # forever by browsers; development and tests read the source folder as it is.
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEVELOPMENT
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+# The pages load only their own scripts and styles (htmx comes from django-htmx as a static
+# file; nothing is inline), so the policy needs no 'unsafe-inline' and no 'unsafe-eval'.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# --- login throttling (django-axes) ---
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+# A person guessing one account from one address is stopped, but a colleague mistyping behind
+# the same office NAT does not lock everyone else out.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "jobs.views.lockout.lockout_response"
+# The audit log and the throttle agree on who the client is (see TRUSTED_PROXY_COUNT).
+AXES_CLIENT_IP_CALLABLE = "jobs.audit.client_ip"
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {

@@ -7,3 +7,6 @@ urlpatterns = [
     path("", include("jobs.api.legacy_urls")),
     path("", include("jobs.urls")),
 ]
+
+# Answers 503 with a page of its own (JSON under /api/) when the database cannot be reached.
+handler500 = "jobs.views.errors.server_error"

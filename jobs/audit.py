@@ -1,9 +1,11 @@
 """The audit trail: every change to jobs and runs, every login, with who, when and from where."""
 
+import ipaddress
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from jobs.models import AuditEvent
@@ -29,7 +31,27 @@ class AuditContextMiddleware:
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
+    """The client's address, for the audit log and for login throttling (django-axes).
+
+    Behind TRUSTED_PROXY_COUNT proxies, each appends the address it received the request from
+    to X-Forwarded-For, so the client is the entry that many places from the right; whatever
+    stands further left came from the client itself and may be forged. Without trusted proxies
+    the header is ignored: anyone can send one.
+    """
+    remote = request.META.get("REMOTE_ADDR") or None
+    proxies = settings.TRUSTED_PROXY_COUNT
+    if not proxies:
+        return remote
+    header = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    forwarded = [address.strip() for address in header.split(",") if address.strip()]
+    if not forwarded:
+        return remote
+    # Fewer entries than proxies: the request entered behind the outermost one.
+    candidate = forwarded[-proxies] if len(forwarded) >= proxies else forwarded[0]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return remote
 
 
 def is_secret_header(name: str) -> bool:

@@ -8,6 +8,7 @@ inline, so a Content-Security-Policy without 'unsafe-inline' still allows it.
 from pathlib import Path
 
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
@@ -30,9 +31,9 @@ START_SCRIPT = """window.addEventListener("load", function () {
     dom_id: "#swagger-ui",
     deepLinking: true,
     // A logged-in browser calls the API with its session; Django wants the CSRF token then.
+    // It comes from the page: the cookie is HttpOnly.
     requestInterceptor: function (request) {
-      var match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
-      if (match) { request.headers["X-CSRFToken"] = decodeURIComponent(match[1]); }
+      request.headers["X-CSRFToken"] = page.dataset.csrf;
       return request;
     },
   });
@@ -47,7 +48,7 @@ PAGE = """<!doctype html>
 <link rel="stylesheet" href="{assets}swagger-ui.css">
 </head>
 <body>
-<div id="swagger-ui" data-schema="{schema}"></div>
+<div id="swagger-ui" data-schema="{schema}" data-csrf="{csrf}"></div>
 <script src="{assets}swagger-ui-bundle.js"></script>
 <script src="{assets}start.js"></script>
 </body>
@@ -63,7 +64,8 @@ def schema(request: HttpRequest) -> HttpResponse:
 @api_view("GET", public=True)
 def docs(request: HttpRequest) -> HttpResponse:
     assets = reverse("api:docs_asset", args=["x"])[:-1]
-    page = PAGE.format(assets=escape(assets), schema=escape(reverse("api:openapi")))
+    schema_url, csrf = reverse("api:openapi"), get_token(request)
+    page = PAGE.format(assets=escape(assets), schema=escape(schema_url), csrf=escape(csrf))
     return HttpResponse(page, content_type="text/html; charset=utf-8")
 
 
