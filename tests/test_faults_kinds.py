@@ -180,6 +180,21 @@ def test_a_task_killed_at_its_timeout_takes_its_children_along(start_scheduler, 
     assert strangers(scheduler) == []
 
 
+def test_a_cancelled_task_takes_its_children_along(start_scheduler, marker):
+    job = task_job("cancelled", "faults.hang_with_child", {"marker": marker})
+    scheduler = start(start_scheduler)
+
+    run = services.job_run_now(actor=None, job=job)
+    wait_for(lambda: marked(marker), timeout=30)
+    services.run_cancel(actor=None, run=run)
+    run = finished(run, timeout=30)
+
+    assert run.state == Run.State.CANCELLED, run.reason
+    wait_for(lambda: not marked(marker), timeout=10)
+    wait_for(lambda: len(workers(scheduler)) == 2, timeout=15)
+    assert strangers(scheduler) == []
+
+
 def test_a_shell_command_that_backgrounds_a_child_and_exits_leaves_none_running(
     start_scheduler, settings, marker
 ):

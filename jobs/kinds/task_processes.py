@@ -18,6 +18,7 @@ import ctypes
 import os
 import signal
 import threading
+import time
 from multiprocessing.queues import SimpleQueue
 
 import psutil
@@ -88,6 +89,21 @@ class WorkerGroups:
                 self._pids.discard(pid)
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, signal.SIGKILL)
+
+    def end_orphans_soon(self, seconds: float = 5.0) -> None:
+        """Sweep while pebble stops the worker of a cancelled run.
+
+        A cancelled future reports at once, before pebble's own thread has stopped the worker
+        (SIGTERM, then SIGKILL after 3 s), so the sweep keeps looking for a while.
+        """
+
+        def sweep() -> None:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                time.sleep(0.1)
+                self.end_orphans()
+
+        threading.Thread(target=sweep, name="task-orphan-sweep", daemon=True).start()
 
 
 def _running(pid: int) -> bool:

@@ -134,7 +134,7 @@ class WorkerPools:
                 "killed.",
             )
         except CancelledError:
-            self.worker_groups.end_orphans()
+            self.worker_groups.end_orphans_soon()
             completion = Completion(
                 active.run_id, active.job_id, active.cancel_state, reason=active.cancel_reason
             )
