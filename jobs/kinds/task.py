@@ -9,12 +9,14 @@ import os
 import threading
 import time
 import traceback
+from multiprocessing.queues import SimpleQueue
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from jobs import registry
+from jobs.kinds import task_processes
 
 
 def clean_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -25,7 +27,10 @@ def clean_config(config: dict[str, Any]) -> dict[str, Any]:
     return {"task": name.strip(), "params": params}
 
 
-def worker_init() -> None:
+def worker_init(announce: SimpleQueue | None = None) -> None:
+    # What the worker's tasks start must be found and killed, even after the worker itself was
+    # killed (see jobs.kinds.task_processes).
+    task_processes.enter_worker(announce)
     # The worker dies with the scheduler, so a SIGKILLed scheduler leaves no task running behind
     # it (its runs become `interrupted` on the next start). PR_SET_PDEATHSIG would follow the
     # thread that forked the worker, not the process, so watch the parent instead.
@@ -71,5 +76,7 @@ def run_in_worker(task_name: str, params: dict[str, Any], run_id: int) -> dict[s
     finally:
         capture.close()
         close_old_connections()
+        # The run is over, so is everything it started (`Popen(...)` and return, `cmd &`).
+        task_processes.end_descendants()
     result["output"] = capture.total_bytes > 0
     return result

@@ -1,7 +1,9 @@
-"""What happens to the slots that fell due while no scheduler was running.
+"""What happens to the slots that fell due while no scheduler was running, or that fired late.
 
 Every such slot gets a ledger row: the job's misfire policy picks which of them still run
-(none, the latest, or the latest few), and the rest are recorded as missed.
+(none, the latest, or the latest few), and the rest are recorded as missed. The same policy
+applies to slots APScheduler hands over past the grace while the scheduler runs: a wall clock
+that jumps forward makes every slot of the jump fire at once, like a scheduler back from downtime.
 """
 
 import logging
@@ -64,14 +66,9 @@ def _decide(spec: JobSpec, slots: list[datetime], now: datetime, grace: timedelt
     old = slots[: len(slots) - len(fresh)]
     paused = [s for s in old if spec.is_paused_at(s)]
     owed = [s for s in old if not spec.is_paused_at(s)]
-    if spec.misfire == Job.Misfire.ONCE:
-        # Run once: the late slot above is that once, if there is one.
-        run = [] if fresh else owed[-1:]
-    elif spec.misfire == Job.Misfire.ALL:
-        run = owed[-spec.misfire_limit :] if spec.misfire_limit else []
-    else:
-        run = []
-    run_set = set(run)
+    # Run once: the late slot above is that once, if there is one.
+    once_done = bool(fresh) and spec.misfire == Job.Misfire.ONCE
+    run_set = set() if once_done else _to_run(spec, owed)
     policy = Job.Misfire(spec.misfire).label
     out = [Slot(spec.id, s) for s in fresh]
     out += [
@@ -98,3 +95,35 @@ def _decide(spec: JobSpec, slots: list[datetime], now: datetime, grace: timedelt
                 )
             )
     return out
+
+
+def late_fires(spec: JobSpec, slots: list[datetime], now: datetime, grace: timedelta) -> list[Slot]:
+    """Slots that fired past the grace while the scheduler ran, with their fate decided.
+
+    The caller has already set aside paused jobs and offline executors; what is left is owed.
+    """
+    run_set = _to_run(spec, slots)
+    policy = Job.Misfire(spec.misfire).label
+    out = []
+    for s in slots:
+        late = f"Fired {(now - s).total_seconds():.0f} s after its time, past the "
+        late += f"{grace.total_seconds():.0f} s grace"
+        if s in run_set:
+            reason = f"Catch-up run: {late[0].lower()}{late[1:]} (policy: {policy})."
+            out.append(Slot(spec.id, s, Run.State.QUEUED, reason))
+        else:
+            reason = (
+                f"{late}: the scheduler was busy or stopped, or the system clock jumped "
+                f"forward; not run (policy: {policy})."
+            )
+            out.append(Slot(spec.id, s, Run.State.MISSED, reason))
+    return out
+
+
+def _to_run(spec: JobSpec, owed: list[datetime]) -> set[datetime]:
+    """Which of the owed slots (oldest first) still run under the job's misfire policy."""
+    if spec.misfire == Job.Misfire.ONCE:
+        return set(owed[-1:])
+    if spec.misfire == Job.Misfire.ALL:
+        return set(owed[-spec.misfire_limit :]) if spec.misfire_limit else set()
+    return set()

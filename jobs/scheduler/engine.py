@@ -331,6 +331,7 @@ class Engine:
         created = adapt(now)
         rows = []
         offline = self._offline_executors(slots, now)
+        slots = self._apply_misfire_policy(slots, now, grace, offline)
         for slot in slots:
             spec = self.specs.get(slot.job_id)
             if spec is None:
@@ -343,13 +344,6 @@ class Engine:
                 elif spec.executor_id in offline:
                     state = Run.State.SKIPPED
                     reason = offline[spec.executor_id]
-                elif now - slot.scheduled_for > grace:
-                    state = Run.State.MISSED
-                    late = (now - slot.scheduled_for).total_seconds()
-                    reason = (
-                        f"Fired {late:.0f} s after its time, past the "
-                        f"{grace.total_seconds():.0f} s grace: the scheduler was busy or stopped."
-                    )
                 else:
                     state = Run.State.QUEUED
             finished = None if state == Run.State.QUEUED else created
@@ -378,6 +372,36 @@ class Engine:
                 pending.catch_up = (job_id, slot) in preset
                 claimed.append(pending)
         return claimed
+
+    def _apply_misfire_policy(
+        self, slots: list[Slot], now: datetime, grace: timedelta, offline: dict[int, str]
+    ) -> list[Slot]:
+        """Decide the fresh fires that came past the grace by the job's misfire policy.
+
+        A wall clock jumping forward (NTP step, a suspended VM resuming) makes APScheduler hand
+        over every slot of the jump at once; like slots missed while the scheduler was down,
+        the policy picks the ones that still run and the rest are recorded missed, never a
+        storm of runs. Paused jobs and offline executors keep their own reasons below.
+        """
+        from jobs.scheduler import catchup  # it imports Slot from this module
+
+        late: dict[int, list[datetime]] = defaultdict(list)
+        kept: list[Slot] = []
+        for slot in slots:
+            spec = self.specs.get(slot.job_id)
+            if (
+                slot.state is None
+                and spec is not None
+                and now - slot.scheduled_for > grace
+                and not spec.is_paused_at(slot.scheduled_for)
+                and spec.executor_id not in offline
+            ):
+                late[slot.job_id].append(slot.scheduled_for)
+            else:
+                kept.append(slot)
+        for job_id, times in late.items():
+            kept += catchup.late_fires(self.specs[job_id], sorted(times), now, grace)
+        return kept
 
     def _offline_executors(self, slots: list[Slot], now: datetime) -> dict[int, str]:
         """The offline executors among those owning `slots`, with the reason to record.

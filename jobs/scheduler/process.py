@@ -227,7 +227,7 @@ class SchedulerProcess:
         next_reconcile = time.monotonic() + settings.CRONADMIN_RECONCILE_SECONDS
         next_heartbeat = 0.0
         next_request_poll = 0.0
-        assert self.engine is not None and self.node is not None
+        assert self.engine is not None and self.node is not None and self.aps is not None
         while not self.stop.is_set():
             self.changed.wait(poll)
             self.changed.clear()
@@ -251,6 +251,10 @@ class SchedulerProcess:
                 if now >= next_heartbeat:
                     nodes.heartbeat(self.node, self.term)
                     services.jobs_resume_due()
+                    # APScheduler sleeps (in monotonic time) until its next fire time as the wall
+                    # clock gave it; after the clock is stepped, a nudge makes it look again
+                    # instead of sleeping on for as long as the step (see docs/scheduler.md).
+                    self.aps.wakeup()
                     next_heartbeat = now + settings.CRONADMIN_HEARTBEAT_SECONDS
                 self._db_ok()
             except nodes.LeaseLost as exc:

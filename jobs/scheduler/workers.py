@@ -1,7 +1,8 @@
 """Where runs execute: a process pool for tasks, threads for http and shell runs.
 
 A run that must stop (timeout, cancel, replace, shutdown) is stopped for real: the task's worker
-process is killed and replaced; http and shell runs watch their cancel event and deadline.
+process is killed and replaced, with the processes its task started; http and shell runs watch
+their cancel event and deadline.
 """
 
 import logging
@@ -22,6 +23,7 @@ from pebble import ProcessExpired, ProcessPool
 
 from jobs import kinds, vault
 from jobs.kinds import task as task_kind
+from jobs.kinds.task_processes import WorkerGroups
 from jobs.models import Job, Run
 from jobs.output import output_path, read_output, remove_output
 
@@ -78,10 +80,14 @@ class WorkerPools:
         self.process_slots = settings.CRONADMIN_TASK_WORKERS
         self.thread_slots = settings.CRONADMIN_THREAD_WORKERS
         # spawn, not fork: forking a threaded process can copy held locks and open DB sockets.
+        spawn = multiprocessing.get_context("spawn")
+        # Workers announce their pids here, so that a killed worker's leftovers can be ended.
+        self.worker_groups = WorkerGroups(spawn.SimpleQueue())
         self.processes = ProcessPool(
             max_workers=self.process_slots,
             initializer=task_kind.worker_init,
-            context=multiprocessing.get_context("spawn"),
+            initargs=(self.worker_groups.announcements,),
+            context=spawn,
         )
         self.threads = ThreadPoolExecutor(
             max_workers=self.thread_slots, thread_name_prefix="cronadmin-run"
@@ -128,6 +134,7 @@ class WorkerPools:
             # Most runs print nothing: the worker says so, which saves a look at the disk.
             printed = result.get("output", True)
         except FutureTimeout:
+            self.worker_groups.end_orphans()
             completion = Completion(
                 active.run_id,
                 active.job_id,
@@ -136,10 +143,12 @@ class WorkerPools:
                 "killed.",
             )
         except CancelledError:
+            self.worker_groups.end_orphans_soon()
             completion = Completion(
                 active.run_id, active.job_id, active.cancel_state, reason=active.cancel_reason
             )
         except ProcessExpired as exc:
+            self.worker_groups.end_orphans()
             completion = Completion(
                 active.run_id,
                 active.job_id,
@@ -232,6 +241,7 @@ class WorkerPools:
     def shutdown(self) -> None:
         self.processes.stop()
         self.processes.join(timeout=5)
+        self.worker_groups.end_orphans()
         self.threads.shutdown(wait=False, cancel_futures=True)
 
 
