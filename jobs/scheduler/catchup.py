@@ -71,7 +71,13 @@ def _decide(spec: JobSpec, slots: list[datetime], now: datetime, grace: timedelt
     policy = Job.Misfire(spec.misfire).label
     out = [Slot(spec.id, s) for s in fresh]
     out += [
-        Slot(spec.id, s, Run.State.SKIPPED, "Job paused; no scheduler was running either.")
+        Slot(
+            spec.id,
+            s,
+            Run.State.SKIPPED,
+            "Job paused; no scheduler was running either.",
+            Run.Cause.PAUSED,
+        )
         for s in paused
     ]
     for s in owed:
@@ -82,6 +88,7 @@ def _decide(spec: JobSpec, slots: list[datetime], now: datetime, grace: timedelt
                     s,
                     Run.State.QUEUED,
                     f"Catch-up run: no scheduler was running at this time (policy: {policy}).",
+                    Run.Cause.CATCH_UP,
                 )
             )
         else:
@@ -91,6 +98,7 @@ def _decide(spec: JobSpec, slots: list[datetime], now: datetime, grace: timedelt
                     s,
                     Run.State.MISSED,
                     f"No scheduler was running at this time; not run (policy: {policy}).",
+                    Run.Cause.SCHEDULER_DOWN,
                 )
             )
     return out
