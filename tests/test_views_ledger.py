@@ -206,9 +206,7 @@ class TestJobSlots:
         page = response.content.decode()
         assert "Why didn&#x27;t it run?" in page or "Why didn't it run?" in page
         assert "Skipped: paused" in page
-        assert (
-            'href="/jobs/%d/slots/"' % job.pk in as_viewer.get(f"/jobs/{job.pk}/").content.decode()
-        )
+        assert f'href="/jobs/{job.pk}/slots/"' in as_viewer.get(f"/jobs/{job.pk}/").content.decode()
 
     def test_it_filters_by_fate_and_pages(self, as_viewer):
         job = make_job("minutely", schedule="* * * * *")
