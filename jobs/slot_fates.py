@@ -182,7 +182,10 @@ def _no_record_note(job: Job, at: datetime, now: datetime, oldest_run: datetime 
     if now - at <= grace:
         return _("Just due: the scheduler records it when it fires, within the grace period.")
     if oldest_run is not None and at < oldest_run:
-        return _("Older than the oldest run kept: removed by pruning the ledger.")
+        return _(
+            "Older than the oldest run kept: removed by pruning the ledger, or never recorded "
+            "because no scheduler was running."
+        )
     return _(
         "Not recorded yet: no scheduler has run since this slot. The next scheduler to start "
         "records it as missed, or catches it up as the job's missed-runs policy says."
