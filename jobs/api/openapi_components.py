@@ -284,8 +284,8 @@ def ledger_components() -> Schema:
         "RerunFailed": {
             **obj(
                 {
-                    "from": {**INSTANT, "description": "Default: 24 hours before `to`."},
-                    "to": {**INSTANT, "description": "Default: now."},
+                    "from": nullable({**INSTANT, "description": "Default: 24 hours before `to`."}),
+                    "to": nullable({**INSTANT, "description": "Default: now."}),
                     "jobs": nullable({**jobs, "description": "Default (null): every job."}),
                     "dry_run": {"type": "boolean", "description": "Only count."},
                 },
