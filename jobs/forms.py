@@ -5,6 +5,7 @@ The rules themselves live in the shared validators and the services; a form only
 back next to the field they are about.
 """
 
+from datetime import timedelta
 from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
@@ -13,6 +14,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.urls import reverse_lazy
+from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext_lazy as _
 
 from jobs import registry
@@ -379,6 +381,26 @@ class ApiTokenForm(forms.Form):
     name = forms.CharField(
         label=_("New token's name"), max_length=100, help_text=_("Say where it is used.")
     )
+
+
+class PeriodForm(forms.Form):
+    """A period of the ledger, in the viewer's time zone; empty ends mean the last 24 hours."""
+
+    DEFAULT_SPAN = timedelta(hours=24)
+
+    start = forms.DateTimeField(label=_("From"), required=False, widget=DATETIME_WIDGET)
+    end = forms.DateTimeField(label=_("To"), required=False, widget=DATETIME_WIDGET)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors:
+            return data
+        # By default up to the next whole minute: the form shows minutes, and this minute counts.
+        now = dj_timezone.now().replace(second=0, microsecond=0)
+        end = data.get("end") or now + timedelta(minutes=1)
+        data["end"] = end
+        data["start"] = data.get("start") or end - self.DEFAULT_SPAN
+        return data
 
 
 def choice_or_blank(value: str, choices: Any) -> str:

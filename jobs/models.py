@@ -234,6 +234,18 @@ class Run(models.Model):
         API = "api", _("API")
         RETRY = "retry", _("Retry")
 
+    class Cause(models.TextChoices):
+        """Why a slot did not run, as a code: pages and the API classify slots by it, never by
+        the wording of `reason`, which may change or be translated."""
+
+        OVERLAP = "overlap", _("Overlap policy")
+        PAUSED = "paused", _("Job paused")
+        SCHEDULER_DOWN = "scheduler_down", _("No scheduler was running")
+        LATE = "late", _("Fired past the grace")
+        EXECUTOR_OFFLINE = "executor_offline", _("Executor offline")
+        JOB_DELETED = "job_deleted", _("Job deleted")
+        CATCH_UP = "catch_up", _("Catch-up run")
+
     ACTIVE_STATES = (State.QUEUED, State.RUNNING)
     FINAL_STATES = (
         State.SUCCEEDED,
@@ -250,6 +262,10 @@ class Run(models.Model):
     trigger = models.CharField(max_length=10, choices=Trigger.choices)
     state = models.CharField(max_length=12, choices=State.choices, default=State.QUEUED)
     reason = models.TextField(blank=True)
+    # db_default too: the scheduler writes slot rows with raw SQL.
+    cause = models.CharField(
+        max_length=20, choices=Cause.choices, blank=True, default="", db_default=""
+    )
 
     # For scheduled runs the slot; for other runs the instant they were asked for.
     scheduled_for = models.DateTimeField()
@@ -262,6 +278,11 @@ class Run(models.Model):
     attempt = models.PositiveSmallIntegerField(default=1)
     retry_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
+    )
+    # A run asked for to do a slot's work again: the slot's own (scheduled) run. Its retries
+    # carry it too, so one query finds everything that stood in for a slot.
+    stands_for = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replacements"
     )
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -434,6 +434,17 @@ def run_output(run: Run) -> tuple[str, int]:
     return run.output, run.output_dropped_bytes
 
 
+def slot_replacements(run: Run) -> list[Run]:
+    """The runs asked for to do the slot of `run` again (`run` itself left out), oldest first."""
+    slot = run.stands_for_id or run.retry_of_id or run.pk
+    return list(
+        Run.objects.filter(stands_for_id=slot, retry_of__isnull=True)
+        .exclude(pk=run.pk)
+        .only(*_RUN_ROW)
+        .order_by("id")
+    )
+
+
 def run_attempts(run: Run) -> list[Run]:
     first = run.retry_of_id or run.pk
     return list(

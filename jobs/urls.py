@@ -1,7 +1,17 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from jobs.views import audit, dashboard, executors, job_forms, jobs, profile, runs, versions
+from jobs.views import (
+    audit,
+    dashboard,
+    executors,
+    job_forms,
+    jobs,
+    ledger,
+    profile,
+    runs,
+    versions,
+)
 
 app_name = "jobs"
 # Django's form views also answer PUT like POST; the pages take only GET and POST.
@@ -47,6 +57,7 @@ urlpatterns = [
     path("jobs/<int:pk>/pause/", jobs.job_pause, name="job_pause"),
     path("jobs/<int:pk>/resume/", jobs.job_resume, name="job_resume"),
     path("jobs/<int:pk>/run/", jobs.job_run_now, name="job_run_now"),
+    path("jobs/<int:pk>/slots/", ledger.job_slots, name="job_slots"),
     path("jobs/<int:pk>/versions/", versions.job_versions, name="job_versions"),
     path(
         "jobs/<int:pk>/versions/<int:version>/restore/",
@@ -56,7 +67,8 @@ urlpatterns = [
     path("runs/<int:pk>/", runs.run_detail, name="run_detail"),
     path("runs/<int:pk>/live/", runs.run_live, name="run_live"),
     path("runs/<int:pk>/cancel/", runs.run_cancel, name="run_cancel"),
-    path("runs/<int:pk>/retry/", runs.run_retry, name="run_retry"),
+    path("runs/<int:pk>/run-slot/", ledger.run_slot_rerun, name="run_slot_rerun"),
+    path("runs/rerun-failed/", ledger.rerun_failed, name="rerun_failed"),
     path("audit/", audit.audit_log, name="audit_log"),
     path("executors/", executors.executor_list, name="executor_list"),
 ]

@@ -1,4 +1,4 @@
-"""Run pages (live output, cancel, retry), job versions and restoring them, the audit log."""
+"""Run pages (live output, cancel), job versions and restoring them, the audit log."""
 
 import pytest
 
@@ -104,42 +104,6 @@ class TestRunCancel:
         assert "already ended" in response.content.decode()
         run.refresh_from_db()
         assert run.state == "succeeded"
-
-
-class TestRunRetry:
-    def test_it_works(self, as_operator, job):
-        run = make_run(job, Run.State.FAILED, trigger="schedule")
-        response = as_operator.post(f"/runs/{run.pk}/retry/", headers=HX)
-        assert response.status_code == 200
-        retry = Run.objects.get(retry_of=run)
-        assert (retry.trigger, retry.state, retry.attempt) == ("retry", "queued", 2)
-        assert retry.scheduled_for == run.scheduled_for
-        assert f'href="/runs/{retry.pk}/"' in response.content.decode()
-        again = as_operator.post(f"/runs/{run.pk}/retry/")
-        assert again.status_code == 302
-        assert Run.objects.get(retry_of=run, attempt=3)
-
-    def test_it_requires_login(self, client, job):
-        run = make_run(job, Run.State.FAILED)
-        assert login_redirect(client.post(f"/runs/{run.pk}/retry/"))
-        assert Run.objects.count() == 1
-
-    def test_it_checks_role(self, as_viewer, job):
-        run = make_run(job, Run.State.FAILED)
-        assert as_viewer.post(f"/runs/{run.pk}/retry/").status_code == 403
-        assert Run.objects.count() == 1
-
-    def test_it_rejects_wrong_method(self, as_operator, job):
-        run = make_run(job, Run.State.FAILED)
-        assert as_operator.get(f"/runs/{run.pk}/retry/").status_code == 405
-        assert Run.objects.count() == 1
-
-    def test_it_handles_bad_input(self, as_operator, job):
-        run = make_run(job, Run.State.SUCCEEDED)
-        response = as_operator.post(f"/runs/{run.pk}/retry/", headers=HX)
-        assert response.status_code == 200
-        assert "can be retried" in response.content.decode()
-        assert Run.objects.count() == 1
 
 
 class TestJobVersions:

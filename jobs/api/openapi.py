@@ -19,6 +19,7 @@ from jobs.api.openapi_components import (
 )
 from jobs.models import Job
 from jobs.previews import MAX_PREVIEW
+from jobs.slot_fates import Fate
 
 ERROR_TEXT = {
     400: "Malformed request: not JSON, a bad query parameter.",
@@ -202,6 +203,43 @@ def paths() -> Schema:
                 (404, 409),
                 body=empty,
                 body_required=False,
+            ),
+        },
+        "/api/v1/runs/{run_id}/run-slot": {
+            "parameters": [run],
+            "post": operation(
+                "Run the slot of a failed, missed or skipped run again, now",
+                "runs",
+                {202: ref("RunDetail")},
+                (404, 409),
+                parameters=[IDEMPOTENCY_KEY],
+                body=empty,
+                body_required=False,
+            ),
+        },
+        "/api/v1/runs/rerun-failed": {
+            "post": operation(
+                "Re-run the failed slots of a period (or count them: dry_run)",
+                "runs",
+                {200: ref("RerunPlan"), 202: ref("RerunPlan")},
+                parameters=[IDEMPOTENCY_KEY],
+                body=ref("RerunFailed"),
+                body_required=False,
+            ),
+        },
+        "/api/v1/jobs/{job_id}/slots": {
+            "parameters": [job],
+            "get": operation(
+                "Every slot of a period with its fate: why a job did or did not run",
+                "runs",
+                {200: ref("SlotPage")},
+                (400, 404),
+                parameters=[
+                    query("from", INSTANT, "Default: 24 hours before `to`."),
+                    query("to", INSTANT, "Default: now. At most 7 days after `from`."),
+                    query("fate", {"type": "string", "enum": list(Fate.values)}),
+                    *PAGING,
+                ],
             ),
         },
         "/api/v1/schedule/preview": {

@@ -17,8 +17,10 @@ from jobs.api.fields import (
     TASK_FIELDS,
     Field,
 )
+from jobs.api.ledger import MAX_JOBS
 from jobs.api.serializers import PAUSE
-from jobs.models import Executor
+from jobs.models import Executor, Run
+from jobs.slot_fates import Fate
 
 Schema = dict[str, Any]
 # Shown in the docs, and sent by schemathesis first: requests that succeed, not only fail.
@@ -151,6 +153,8 @@ def run_output(*, detail: bool) -> Schema:
         job_version=INTEGER,
         attempt=INTEGER,
         retry_of=nullable(INTEGER),
+        stands_for=nullable(INTEGER),
+        cause={"type": "string", "enum": ["", *Run.Cause.values]},
         created_at=INSTANT,
         cancel_requested_at=nullable(INSTANT),
         duration_seconds=nullable({"type": "number"}),
@@ -253,4 +257,68 @@ def components() -> Schema:
             "example": {"spec": "*/15 * * * *", "job": "demo.noop"},
         },
         "Empty": obj({}, additionalProperties=False),
+        **ledger_components(),
+    }
+
+
+def ledger_components() -> Schema:
+    jobs = {
+        "type": "array",
+        "items": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+        "minItems": 1,
+        "maxItems": MAX_JOBS,
+    }
+    slot = obj(
+        {
+            "slot": INSTANT,
+            "fate": {"type": "string", "enum": list(Fate.values)},
+            "run": nullable(INTEGER),
+            "cause": {"type": "string", "enum": ["", *Run.Cause.values]},
+            "state": nullable({"type": "string", "enum": list(RUN_STATES)}),
+            "reason": STRING,
+            "later_runs": {"type": "array", "items": run_summary()},
+            "note": STRING,
+        }
+    )
+    return {
+        "RerunFailed": {
+            **obj(
+                {
+                    "from": nullable({**INSTANT, "description": "Default: 24 hours before `to`."}),
+                    "to": nullable({**INSTANT, "description": "Default: now."}),
+                    "jobs": nullable({**jobs, "description": "Default (null): every job."}),
+                    "dry_run": {"type": "boolean", "description": "Only count."},
+                },
+                [],
+                additionalProperties=False,
+            ),
+            "example": {"dry_run": True},
+        },
+        "RerunPlan": obj(
+            {
+                "from": INSTANT,
+                "to": INSTANT,
+                "dry_run": {"type": "boolean"},
+                "count": INTEGER,
+                "already_rerun": INTEGER,
+                "jobs": {
+                    "type": "array",
+                    "items": obj({"job": INTEGER, "job_name": STRING, "count": INTEGER}),
+                },
+                "runs": {"type": "array", "items": INTEGER},
+            }
+        ),
+        "SlotPage": obj(
+            {
+                "job": INTEGER,
+                "timezone": STRING,
+                "from": INSTANT,
+                "to": INSTANT,
+                "summary": obj({fate: INTEGER for fate in Fate.values}),
+                "results": {"type": "array", "items": slot},
+                "count": INTEGER,
+                "next": nullable({"type": "string", "description": "The next page's URL."}),
+                "other_runs": {"type": "array", "items": run_summary()},
+            }
+        ),
     }

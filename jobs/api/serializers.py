@@ -292,6 +292,8 @@ def run_json(run: Run, *, detail: bool = False) -> dict[str, Any]:
         "job_version": run.job_version,
         "attempt": run.attempt,
         "retry_of": run.retry_of_id,
+        "stands_for": run.stands_for_id,
+        "cause": run.cause,
         "created_at": isoformat(run.created_at),
         "cancel_requested_at": isoformat(run.cancel_requested_at),
         "duration_seconds": duration.total_seconds() if duration is not None else None,

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from jobs.api import docs, executors, views
+from jobs.api import docs, executors, ledger, views
 
 app_name = "api"
 urlpatterns = [
@@ -12,9 +12,12 @@ urlpatterns = [
     path("jobs/<int:job_id>/resume", views.job_resume, name="job_resume"),
     path("jobs/<int:job_id>/run", views.job_run, name="job_run"),
     path("jobs/<int:job_id>/runs", views.job_runs, name="job_runs"),
+    path("jobs/<int:job_id>/slots", ledger.job_slots, name="job_slots"),
     path("runs", views.runs_collection, name="runs"),
+    path("runs/rerun-failed", ledger.runs_rerun_failed, name="runs_rerun_failed"),
     path("runs/<int:run_id>", views.run_item, name="run"),
     path("runs/<int:run_id>/cancel", views.run_cancel, name="run_cancel"),
+    path("runs/<int:run_id>/run-slot", ledger.run_slot_rerun, name="run_slot_rerun"),
     path("schedule/preview", views.preview, name="schedule_preview"),
     path("tasks", views.tasks, name="tasks"),
     path("executors", executors.executors, name="executors"),

@@ -72,7 +72,13 @@ def _decide(spec: JobSpec, slots: list[datetime], now: datetime, grace: timedelt
     policy = Job.Misfire(spec.misfire).label
     out = [Slot(spec.id, s) for s in fresh]
     out += [
-        Slot(spec.id, s, Run.State.SKIPPED, "Job paused; no scheduler was running either.")
+        Slot(
+            spec.id,
+            s,
+            Run.State.SKIPPED,
+            "Job paused; no scheduler was running either.",
+            Run.Cause.PAUSED,
+        )
         for s in paused
     ]
     for s in owed:
@@ -83,6 +89,7 @@ def _decide(spec: JobSpec, slots: list[datetime], now: datetime, grace: timedelt
                     s,
                     Run.State.QUEUED,
                     f"Catch-up run: no scheduler was running at this time (policy: {policy}).",
+                    Run.Cause.CATCH_UP,
                 )
             )
         else:
@@ -92,6 +99,7 @@ def _decide(spec: JobSpec, slots: list[datetime], now: datetime, grace: timedelt
                     s,
                     Run.State.MISSED,
                     f"No scheduler was running at this time; not run (policy: {policy}).",
+                    Run.Cause.SCHEDULER_DOWN,
                 )
             )
     return out
@@ -110,13 +118,13 @@ def late_fires(spec: JobSpec, slots: list[datetime], now: datetime, grace: timed
         late += f"{grace.total_seconds():.0f} s grace"
         if s in run_set:
             reason = f"Catch-up run: {late[0].lower()}{late[1:]} (policy: {policy})."
-            out.append(Slot(spec.id, s, Run.State.QUEUED, reason))
+            out.append(Slot(spec.id, s, Run.State.QUEUED, reason, Run.Cause.CATCH_UP))
         else:
             reason = (
                 f"{late}: the scheduler was busy or stopped, or the system clock jumped "
                 f"forward; not run (policy: {policy})."
             )
-            out.append(Slot(spec.id, s, Run.State.MISSED, reason))
+            out.append(Slot(spec.id, s, Run.State.MISSED, reason, Run.Cause.LATE))
     return out
 
 

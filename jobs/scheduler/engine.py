@@ -32,11 +32,22 @@ BATCH_WINDOW_SECONDS = 0.005
 # Under a deep backlog of tasks each worker gets up to this many runs handed over in advance.
 PREFETCH_PER_WORKER = 64
 
+# What the engine reads of a run asked for elsewhere (run now, re-run of a slot, the API).
+REQUEST_FIELDS = (
+    "id",
+    "job_id",
+    "trigger",
+    "scheduled_for",
+    "attempt",
+    "retry_of_id",
+    "not_before",
+    "stands_for_id",
+)
 CLAIM_SQL = (
-    "INSERT INTO jobs_run (job_id, job_version, state, reason, scheduled_for, created_at, "
-    "finished_at, node_id, term, claim_batch, host, pid, trigger, attempt, output, "
+    "INSERT INTO jobs_run (job_id, job_version, state, reason, cause, scheduled_for, "
+    "created_at, finished_at, node_id, term, claim_batch, host, pid, trigger, attempt, output, "
     "output_dropped_bytes, error) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'schedule', 1, '', 0, '') "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'schedule', 1, '', 0, '') "
     "ON CONFLICT DO NOTHING"
 )
 
@@ -48,6 +59,7 @@ class Slot(NamedTuple):
     # Catch-up decides the fate of old slots itself; fresh fires are decided here.
     state: str | None = None
     reason: str = ""
+    cause: str = ""  # a Run.Cause
 
 
 @dataclass(slots=True)
@@ -304,6 +316,7 @@ class Engine:
                 not_before=now + timedelta(seconds=delay),
                 attempt=attempt,
                 retry_of_id=run.retry_of_id or run.pk,
+                stands_for_id=run.stands_for_id,
                 node_id=self.node_id,
                 term=self.term,
             )
@@ -336,19 +349,20 @@ class Engine:
             spec = self.specs.get(slot.job_id)
             if spec is None:
                 continue  # deleted since it fired
-            state, reason = slot.state, slot.reason
+            state, reason, cause = slot.state, slot.reason, slot.cause
             if state is None:
                 if spec.is_paused_at(slot.scheduled_for):
-                    state = Run.State.SKIPPED
+                    state, cause = Run.State.SKIPPED, Run.Cause.PAUSED
                     reason = "Job paused" + (f": {spec.pause_note}" if spec.pause_note else ".")
                 elif spec.executor_id in offline:
-                    state = Run.State.SKIPPED
+                    state, cause = Run.State.SKIPPED, Run.Cause.EXECUTOR_OFFLINE
                     reason = offline[spec.executor_id]
                 else:
                     state = Run.State.QUEUED
             finished = None if state == Run.State.QUEUED else created
             rows.append(
-                (slot.job_id, spec.version, state, reason, adapt(slot.scheduled_for), created)
+                (slot.job_id, spec.version, state, reason, cause, adapt(slot.scheduled_for))
+                + (created,)
                 + (finished, self.node_id, self.term, batch, self.host, self.pid)
             )
         # The unique (job, slot) index decides who owns a slot; a conflict means another
@@ -433,15 +447,13 @@ class Engine:
         rows = list(
             Run.objects.filter(state=Run.State.QUEUED)
             .exclude(node_id=self.node_id)
-            .values_list(
-                "id", "job_id", "trigger", "scheduled_for", "attempt", "retry_of_id", "not_before"
-            )
+            .values_list(*REQUEST_FIELDS)
             .order_by("created_at")[:1000]
         )
         rows += [
             r
             for r in Run.objects.filter(state=Run.State.QUEUED, node_id=self.node_id).values_list(
-                "id", "job_id", "trigger", "scheduled_for", "attempt", "retry_of_id", "not_before"
+                *REQUEST_FIELDS
             )
             if r[0] not in mine
         ]
@@ -452,13 +464,15 @@ class Engine:
         )
         claimed = []
         now = timezone.now()
-        for run_id, job_id, trigger, slot, attempt, first, not_before in rows:
+        for run_id, job_id, trigger, slot, attempt, first, not_before, stands_for in rows:
             spec = self.specs.get(job_id)
             if spec is None:
                 continue
             pending = _pending(
                 run_id, job_id, spec.priority, trigger, slot, attempt, first, not_before
             )
+            # A slot re-run by hand is owed like a catch-up: it waits its turn, never skipped.
+            pending.catch_up = stands_for is not None
             if not_before and not_before > now:
                 heapq.heappush(self.delayed, (not_before, run_id, pending))
             else:
@@ -495,10 +509,11 @@ class Engine:
 
     def _admit(self, claimed: list[Pending]) -> None:
         skips: dict[str, list[int]] = defaultdict(list)
+        deleted: list[int] = []
         for pending in sorted(claimed, key=lambda p: p.scheduled_for):
             spec = self.specs.get(pending.job_id)
             if spec is None:
-                skips["Job deleted before the run could start."].append(pending.run_id)
+                deleted.append(pending.run_id)
                 continue
             busy = self._busy(pending.job_id)
             limit = spec.max_concurrent if spec.overlap == Job.Overlap.ALLOW else 1
@@ -529,9 +544,11 @@ class Engine:
                 which = f" (#{running[0]})" if running else ""
                 skips[f"The previous run{which} was still in progress."].append(pending.run_id)
         now = timezone.now()
-        for reason, ids in skips.items():
+        overlap = [(reason, ids, Run.Cause.OVERLAP) for reason, ids in skips.items()]
+        gone = [("Job deleted before the run could start.", deleted, Run.Cause.JOB_DELETED)]
+        for reason, ids, cause in overlap + (gone if deleted else []):
             Run.objects.filter(id__in=ids, state=Run.State.QUEUED).update(
-                state=Run.State.SKIPPED, reason=reason, finished_at=now
+                state=Run.State.SKIPPED, reason=reason, finished_at=now, cause=cause
             )
 
     def _has_startable(self) -> bool:

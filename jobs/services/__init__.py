@@ -1,7 +1,8 @@
 """Every write goes through a service here; the web pages, the API, the scheduler and the
 management commands call these, so they all behave the same.
 
-- jobs: job definitions and runs (create, change, pause, resume, delete, run now, cancel, retry);
+- jobs: job definitions and runs (create, change, pause, resume, delete, run now, cancel);
+- reruns: running a slot again, alone or all the failed slots of a period;
 - accounts: a person's preferences and API tokens;
 - executors: services that register their own HTTP jobs;
 - encryption: re-encrypting the secrets in job settings with the current key.
@@ -25,7 +26,6 @@ from jobs.services.executors import (
 from jobs.services.jobs import (
     ANCHOR_FIELDS,
     DEFINITION_FIELDS,
-    RETRYABLE_STATES,
     Actor,
     bump_change_marker,
     job_create,
@@ -38,8 +38,17 @@ from jobs.services.jobs import (
     job_update,
     jobs_resume_due,
     run_cancel,
-    run_retry,
     runs_prune,
+)
+from jobs.services.reruns import (
+    FAILED_STATES,
+    MAX_RERUN_PERIOD,
+    MAX_RERUNS,
+    RERUNNABLE_STATES,
+    RerunPlan,
+    run_slot_rerun,
+    runs_rerun_failed,
+    slot_run_id,
 )
 
 __all__ = [
@@ -48,8 +57,12 @@ __all__ = [
     "Actor",
     "DEFINITION_FIELDS",
     "EXECUTOR_JOB_FIELDS",
+    "FAILED_STATES",
     "MAX_HEARTBEAT_SECONDS",
-    "RETRYABLE_STATES",
+    "MAX_RERUNS",
+    "MAX_RERUN_PERIOD",
+    "RERUNNABLE_STATES",
+    "RerunPlan",
     "api_token_authenticate",
     "api_token_create",
     "api_token_revoke",
@@ -69,6 +82,8 @@ __all__ = [
     "jobs_resume_due",
     "profile_update",
     "run_cancel",
-    "run_retry",
+    "run_slot_rerun",
     "runs_prune",
+    "runs_rerun_failed",
+    "slot_run_id",
 ]

@@ -1,4 +1,4 @@
-"""Writes to jobs and runs: create, change, pause, resume, delete, run now, cancel, retry.
+"""Writes to jobs and runs: create, change, pause, resume, delete, run now, cancel.
 
 Each service validates, writes in one transaction and leaves the change marker bumped: database
 triggers bump it for writes to the jobs table, and run requests bump it explicitly, so the
@@ -11,7 +11,7 @@ from typing import Any
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -280,61 +280,6 @@ def runs_prune(*, older_than: datetime, keep_per_job: int, batch_size: int = 500
                 Run.objects.filter(id__in=ids).delete()
             deleted += len(ids)
     return deleted
-
-
-RETRYABLE_STATES = (
-    Run.State.FAILED,
-    Run.State.TIMED_OUT,
-    Run.State.CANCELLED,
-    Run.State.INTERRUPTED,
-    Run.State.MISSED,
-)
-
-
-@transaction.atomic
-def run_retry(*, actor: Actor, run: Run) -> Run:
-    """Queue another attempt of a run that did not succeed, for the same slot."""
-    require(actor, "operate")
-    run = Run.objects.select_related("job").get(pk=run.pk)
-    if run.state not in RETRYABLE_STATES:
-        raise ValidationError(
-            _(
-                "Only a run that failed, timed out, was cancelled, interrupted or missed can be "
-                "retried; this one is %(state)s."
-            )
-            % {"state": run.get_state_display()},
-            code="not_retryable",
-        )
-    first_id = run.retry_of_id or run.pk
-    # Attempts number the whole chain, so a retry of an older attempt still counts up.
-    last_attempt = (
-        Run.objects.filter(Q(pk=first_id) | Q(retry_of_id=first_id))
-        .order_by("-attempt")
-        .values_list("attempt", flat=True)
-        .first()
-    ) or run.attempt
-    who = getattr(_user(actor), "username", None) or _("the system")
-    now = timezone.now()
-    retry = Run.objects.create(
-        job=run.job,
-        job_version=run.job.version,
-        trigger=Run.Trigger.RETRY,
-        state=Run.State.QUEUED,
-        reason=_("Retry of run #%(run)s asked for by %(who)s.") % {"run": run.pk, "who": who},
-        scheduled_for=run.scheduled_for,
-        created_at=now,
-        attempt=last_attempt + 1,
-        retry_of_id=first_id,
-        requested_by=_user(actor),
-    )
-    bump_change_marker()
-    _audit_job(
-        actor,
-        AuditEvent.Action.RUN_NOW,
-        run.job,
-        {"run": [None, retry.pk], "retry_of": [None, run.pk]},
-    )
-    return retry
 
 
 @transaction.atomic

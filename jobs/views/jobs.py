@@ -1,5 +1,7 @@
 """The jobs list with its bulk actions, the job page and the actions on one job."""
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -79,6 +81,11 @@ BULK_ACTIONS = {
 def job_bulk(request: HttpRequest) -> HttpResponse:
     action = request.POST.get("action", "")
     ids = [int(i) for i in request.POST.getlist("job") if i.isdigit()]
+    if action == "rerun_failed":
+        # Writes nothing here: the next page counts the failed slots and asks to confirm.
+        query = urlencode({"job": ids}, doseq=True)
+        url = reverse("jobs:rerun_failed") + (f"?{query}" if query else "")
+        return redirect_after_action(request, url)
     if action not in BULK_ACTIONS or not ids:
         messages.warning(request, _("Choose one or more jobs and an action."))
     else:
@@ -119,6 +126,7 @@ def _runs_context(request: HttpRequest, job: Job) -> dict[str, object]:
         "triggers": Run.Trigger.choices,
         "chart": duration_chart(selectors.recent_durations(job)),
         "runs_trigger": poll_trigger(busy=busy, next_at=next_runs[0] if next_runs else None),
+        "rerunnable": services.RERUNNABLE_STATES,
     }
 
 

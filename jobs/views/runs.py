@@ -1,4 +1,7 @@
-"""One run: its timeline, output tailing live while it runs, and cancel and retry."""
+"""One run: its timeline, output tailing live while it runs, and cancelling it.
+
+Running its slot again lives with the other actions on the ledger, in jobs.views.ledger.
+"""
 
 from typing import Any
 
@@ -8,7 +11,6 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -25,7 +27,8 @@ def _live_context(run: Run) -> dict[str, Any]:
         "dropped": dropped,
         "attempts": selectors.run_attempts(run),
         "live_trigger": poll_trigger(busy=not run.is_final),
-        "retryable": run.state in services.RETRYABLE_STATES,
+        "rerunnable": run.state in services.RERUNNABLE_STATES,
+        "replacements": selectors.slot_replacements(run),
     }
 
 
@@ -64,21 +67,4 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
         messages.warning(request, " ".join(exc.messages))
     else:
         messages.success(request, _("Cancel requested."))
-    return _after_action(request, pk)
-
-
-@require_POST
-@login_required
-@role_required("view")
-def run_retry(request: HttpRequest, pk: int) -> HttpResponse:
-    run = get_run(pk)
-    try:
-        retry = services.run_retry(actor=request.user, run=run)
-    except ValidationError as exc:
-        messages.warning(request, " ".join(exc.messages))
-    else:
-        url = reverse("jobs:run_detail", args=[retry.pk])
-        messages.success(
-            request, format_html(_('Retry queued as <a href="{}">run #{}</a>.'), url, retry.pk)
-        )
     return _after_action(request, pk)
