@@ -3,7 +3,8 @@ management commands call these, so they all behave the same.
 
 - jobs: job definitions and runs (create, change, pause, resume, delete, run now, cancel, retry);
 - accounts: a person's preferences and API tokens;
-- executors: services that register their own HTTP jobs.
+- executors: services that register their own HTTP jobs;
+- chains: the jobs a job starts when its runs end (checked and saved for job_create/job_update).
 """
 
 from jobs.services.accounts import (
@@ -13,6 +14,7 @@ from jobs.services.accounts import (
     api_token_revoke,
     profile_update,
 )
+from jobs.services.chains import CHAIN_FIELDS, job_chains
 from jobs.services.executors import (
     EXECUTOR_JOB_FIELDS,
     MAX_HEARTBEAT_SECONDS,
@@ -44,6 +46,7 @@ __all__ = [
     "ANCHOR_FIELDS",
     "API_TOKEN_PREFIX",
     "Actor",
+    "CHAIN_FIELDS",
     "DEFINITION_FIELDS",
     "EXECUTOR_JOB_FIELDS",
     "MAX_HEARTBEAT_SECONDS",
@@ -55,6 +58,7 @@ __all__ = [
     "executor_heartbeat",
     "executor_register",
     "executor_unregister",
+    "job_chains",
     "job_create",
     "job_definition",
     "job_delete",
