@@ -57,6 +57,12 @@ class TestServices:
         versions = dict(JobVersion.objects.filter(job=a).values_list("version", "definition"))
         assert versions[1]["on_success"] == [b.pk] and versions[2]["on_success"] == [c.pk]
 
+    def test_job_update_keeps_the_events_it_is_not_given(self):
+        b, c = task_job("b"), task_job("c")
+        a = task_job("a", on_success=[b], on_failure=[c])
+        services.job_update(actor=None, job=a, on_success=[c])
+        assert links(a) == {("success", "c"), ("failure", "c")}
+
     def test_an_unchanged_chain_makes_no_version(self):
         b = task_job("b")
         a = task_job("a", on_success=[b])

@@ -131,8 +131,13 @@ def _cycle_error(path: list[int]) -> ValidationError:
 
 
 def chains_save(job: Job, wanted: dict[str, list[int]]) -> None:
-    """Make `wanted` the links of `job`: only what changed is deleted or added."""
-    current = {(link.downstream_id, link.event): link.pk for link in job.downstream_links.all()}
+    """Make `wanted` the links of `job` for the events it names; the others stay as they are."""
+    events = {CHAIN_FIELDS[field] for field in wanted}
+    current = {
+        (link.downstream_id, link.event): link.pk
+        for link in job.downstream_links.all()
+        if link.event in events
+    }
     target = {(i, CHAIN_FIELDS[field]) for field, ids in wanted.items() for i in ids}
     stale = [pk for key, pk in current.items() if key not in target]
     if stale:
