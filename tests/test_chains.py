@@ -53,7 +53,7 @@ class TestServices:
         assert links(a) == {("success", "c"), ("failure", "b")}
         entry = AuditEvent.objects.filter(action="update", object_id=str(a.pk)).get()
         assert entry.changes["on_success"] == [[b.pk], [c.pk]]
-        assert entry.changes["on_failure"] == [[], [b.pk]]
+        assert entry.changes["on_failure"] == [None, [b.pk]]
         versions = dict(JobVersion.objects.filter(job=a).values_list("version", "definition"))
         assert versions[1]["on_success"] == [b.pk] and versions[2]["on_success"] == [c.pk]
 
@@ -77,6 +77,10 @@ class TestServices:
         a = services.job_restore_version(actor=None, job=a, version=1)
         # The deleted job cannot come back; the rest of the version does.
         assert links(a) == {("success", "b")}
+        # A version without links (such as one saved before chains existed) has none.
+        a = services.job_restore_version(actor=None, job=a, version=2)
+        assert links(a) == set()
+        assert "on_success" not in JobVersion.objects.get(job=a, version=2).definition
 
     def test_it_refuses_a_cycle_with_its_path(self):
         a = task_job("A")

@@ -57,7 +57,10 @@ class TestChainEditor:
         job.refresh_from_db()
         assert job.version == 2
         entry = AuditEvent.objects.get(action="update", object_id=str(job.pk))
-        assert entry.changes["on_failure"] == [[], [c.pk]]
+        assert entry.changes["on_failure"] == [None, [c.pk]]
+        assert entry.changes["on_success"] == [[b.pk], None]
+        versions = as_editor.get(f"/jobs/{job.pk}/versions/").content.decode()
+        assert "on_failure" in versions and "on_success" in versions
 
     @pytest.mark.parametrize("hx", [True, False])
     def test_a_cycle_is_refused_at_the_field(self, as_editor, hx):

@@ -62,8 +62,17 @@ def job_definition(job: Job) -> dict[str, Any]:
     for name in DEFINITION_FIELDS:
         value = getattr(job, name)
         definition[name] = value.isoformat() if isinstance(value, datetime) else value
-    # The jobs it starts are part of what a job does: versions and audit entries show them.
-    definition.update(job_chains(job))
+    return _with_chains(definition, job_chains(job))
+
+
+def _with_chains(definition: dict[str, Any], chains: dict[str, list[int]]) -> dict[str, Any]:
+    # The jobs it starts are part of what a job does: versions and audit entries show them. An
+    # event without links is left out, so definitions saved before chains existed compare equal.
+    for name, ids in chains.items():
+        if ids:
+            definition[name] = ids
+        else:
+            definition.pop(name, None)
     return definition
 
 
@@ -172,7 +181,7 @@ def job_update(*, actor: Actor, job: Job, **changes: Any) -> Job:
     for name, value in changes.items():
         setattr(job, name, value)
     wanted = _clean_with_chains(job, given, job)
-    after = {**job_definition(job), **wanted}
+    after = _with_chains(job_definition(job), wanted)
     if after == before:
         return job
     if any(before[f] != after[f] for f in ANCHOR_FIELDS):
@@ -394,9 +403,8 @@ def job_restore_version(*, actor: Actor, job: Job, version: int) -> Job:
         if name in ("start_at", "end_at") and isinstance(value, str):
             value = datetime.fromisoformat(value)
         changes[name] = value
-    saved_chains = {
-        name: saved.definition[name] for name in CHAIN_FIELDS if name in saved.definition
-    }
+    # An event missing from a saved definition had no links then.
+    saved_chains = {name: saved.definition.get(name) or [] for name in CHAIN_FIELDS}
     # Jobs deleted since then cannot be started again; the rest of the version still comes back.
     existing = set(
         Job.objects.filter(pk__in=[i for ids in saved_chains.values() for i in ids]).values_list(
