@@ -20,9 +20,9 @@ from django.utils.translation import gettext_lazy as _
 from jobs import registry
 from jobs.audit import SECRET_MASK, mask_headers
 from jobs.kinds.http import METHODS
-from jobs.models import Job, Run
+from jobs.models import Job, JobLink, Run
 from jobs.permissions import can
-from jobs.services import DEFINITION_FIELDS
+from jobs.services import CHAIN_FIELDS, DEFINITION_FIELDS, job_chains
 from jobs.validators import schedule_or_error, validate_labels, validate_timezone
 
 
@@ -151,6 +151,16 @@ class JobForm(forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
         help_text=_("One key=value per line, e.g. team=data."),
+    )
+    # Drawn by the chain editor (jobs/_chain_editor.html): one row per job, a box per event.
+    on_success = forms.ModelMultipleChoiceField(
+        label=JobLink.Event.SUCCESS.label, queryset=Job.objects.all(), required=False
+    )
+    on_failure = forms.ModelMultipleChoiceField(
+        label=JobLink.Event.FAILURE.label, queryset=Job.objects.all(), required=False
+    )
+    on_finish = forms.ModelMultipleChoiceField(
+        label=JobLink.Event.FINISH.label, queryset=Job.objects.all(), required=False
     )
 
     def __init__(
@@ -298,7 +308,15 @@ class JobForm(forms.Form):
             config = {name: data.get(name) for name in KIND_FIELDS[self.kind]}
         fields["config"] = config
         fields["kind"] = self.kind
+        for name in CHAIN_FIELDS:
+            fields[name] = list(data.get(name) or [])
         return fields
+
+    def chain_selection(self) -> dict[str, set[int]]:
+        """The downstream job ids ticked per event: as sent, or as saved before."""
+        if self.is_bound:
+            return {name: _ids(self.data.getlist(name)) for name in CHAIN_FIELDS}
+        return {name: set(self.initial.get(name) or ()) for name in CHAIN_FIELDS}
 
     def add_service_errors(self, exc: ValidationError) -> None:
         """Put a service's ValidationError next to the fields it names."""
@@ -322,6 +340,7 @@ class JobForm(forms.Form):
     def initial_from(job: Job) -> dict[str, Any]:
         initial: dict[str, Any] = {name: getattr(job, name) for name in COMMON_FIELDS}
         initial["labels"] = "\n".join(f"{k}={v}" for k, v in (job.labels or {}).items())
+        initial.update(job_chains(job))
         config = job.config or {}
         if job.kind == Job.Kind.TASK:
             initial["task"] = config.get("task", "")
@@ -335,6 +354,10 @@ class JobForm(forms.Form):
         else:
             initial["command"] = config.get("command", "")
         return initial
+
+
+def _ids(values: list[str]) -> set[int]:
+    return {int(value) for value in values if value.isdigit()}
 
 
 def _param_field(param: registry.TaskParam) -> forms.Field:

@@ -168,6 +168,37 @@ class JobVersion(models.Model):
         return f"{self.job_id} v{self.version}"
 
 
+class JobLink(models.Model):
+    """One job starting another when a run of it ends: on success, on failure or either way.
+
+    Deleting either job deletes the link, so a downstream job can be removed without touching the
+    jobs that start it. Links are part of the upstream job's versioned definition.
+    """
+
+    class Event(models.TextChoices):
+        SUCCESS = "success", _("On success")
+        FAILURE = "failure", _("On failure")
+        FINISH = "finish", _("When finished")
+
+    upstream = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="downstream_links")
+    downstream = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="upstream_links")
+    event = models.CharField(max_length=10, choices=Event.choices)
+
+    class Meta:
+        ordering = ["upstream", "event", "downstream"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["upstream", "downstream", "event"], name="joblink_unique_per_event"
+            ),
+            models.CheckConstraint(
+                condition=~Q(upstream=models.F("downstream")), name="joblink_not_to_itself"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.upstream_id} -{self.event}-> {self.downstream_id}"
+
+
 class SchedulerNode(models.Model):
     host = models.CharField(max_length=255)
     pid = models.PositiveIntegerField()
@@ -233,6 +264,7 @@ class Run(models.Model):
         MANUAL = "manual", _("Run now")
         API = "api", _("API")
         RETRY = "retry", _("Retry")
+        CHAIN = "chain", _("Chain")
 
     class Cause(models.TextChoices):
         """Why a slot did not run, as a code: pages and the API classify slots by it, never by
@@ -286,6 +318,10 @@ class Run(models.Model):
     )
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # For chain runs: the run of the upstream job whose end started this one.
+    parent_run = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="chained_runs"
     )
 
     node = models.ForeignKey(SchedulerNode, null=True, blank=True, on_delete=models.SET_NULL)

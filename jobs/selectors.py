@@ -22,6 +22,7 @@ from jobs.models import (
     AuditEvent,
     ChangeMarker,
     Job,
+    JobLink,
     JobVersion,
     Run,
     SchedulerLease,
@@ -452,6 +453,59 @@ def run_attempts(run: Run) -> list[Run]:
         .only(*_RUN_ROW)
         .order_by("attempt", "id")
     )
+
+
+# --- chains ----------------------------------------------------------------------------------
+
+CHAIN_CHOICES_SHOWN = 20
+
+
+@dataclass
+class ChainRow:
+    """One job in the chain editor, with the events that start it."""
+
+    job: Job
+    events: dict[str, bool]
+
+
+def chain_rows(
+    *, selected: dict[str, set[int]], q: str = "", exclude: int | None = None
+) -> tuple[list[ChainRow], bool]:
+    """The chain editor's rows: every chosen job, then the first others whose name has `q`.
+
+    Chosen jobs are always listed so that filtering never drops a choice from the form. Returns
+    the rows and whether more jobs matched than are shown.
+    """
+    chosen = set().union(*selected.values())
+    others = Job.objects.exclude(pk__in=chosen).only("id", "name").order_by("name")
+    if exclude is not None:
+        others = others.exclude(pk=exclude)
+    if q:
+        others = others.filter(name__icontains=q)
+    found = list(others[: CHAIN_CHOICES_SHOWN + 1])
+    jobs = list(Job.objects.filter(pk__in=chosen).only("id", "name").order_by("name"))
+    rows = [
+        ChainRow(job, {name: job.pk in ids for name, ids in selected.items()})
+        for job in jobs + found[:CHAIN_CHOICES_SHOWN]
+    ]
+    return rows, len(found) > CHAIN_CHOICES_SHOWN
+
+
+def job_links(job: Job) -> dict[str, list[JobLink]]:
+    """What starts `job` and what it starts, for its page."""
+    return {
+        "started_by": list(
+            job.upstream_links.select_related("upstream").order_by("upstream__name", "event")
+        ),
+        "starts": list(
+            job.downstream_links.select_related("downstream").order_by("event", "downstream__name")
+        ),
+    }
+
+
+def run_chained(run: Run) -> list[Run]:
+    """The runs this run started through chains."""
+    return list(run.chained_runs.select_related("job").only(*_RUN_ROW, "job__name").order_by("id"))
 
 
 # --- audit -----------------------------------------------------------------------------------

@@ -49,6 +49,7 @@ urlpatterns = [
     path("jobs/new/", job_forms.job_create, name="job_create"),
     path("jobs/fields/", job_forms.job_kind_fields, name="job_kind_fields"),
     path("jobs/preview/", job_forms.schedule_preview, name="schedule_preview"),
+    path("jobs/chain-options/", job_forms.chain_options, name="chain_options"),
     path("jobs/<int:pk>/", jobs.job_detail, name="job_detail"),
     path("jobs/<int:pk>/runs/", jobs.job_runs, name="job_runs"),
     path("jobs/<int:pk>/edit/", job_forms.job_edit, name="job_edit"),

@@ -31,6 +31,14 @@
   document.addEventListener("DOMContentLoaded", tail);
   document.addEventListener("htmx:afterSettle", tail);
 
+  // Enter in a search box that filters part of a form (the chain editor) must not submit it.
+  document.addEventListener("keydown", function (event) {
+    const box = event.target;
+    if (event.key === "Enter" && box instanceof HTMLInputElement && "noSubmit" in box.dataset) {
+      event.preventDefault();
+    }
+  });
+
   // "Select all" for the bulk actions of the jobs list.
   document.addEventListener("change", function (event) {
     const box = event.target;

@@ -18,7 +18,7 @@ INT16 = 2**15 - 1
 
 @dataclass(frozen=True)
 class Field:
-    type: str  # "string", "integer", "date-time", "object", "labels"
+    type: str  # "string", "integer", "date-time", "object", "labels", "statuses", "job_ids"
     nullable: bool = False
     choices: tuple[str, ...] = ()
     minimum: int | None = None
@@ -60,6 +60,17 @@ JOB_FIELDS: dict[str, Field] = {
     "labels": Field("labels", help="Text values by key."),
     "priority": Field("integer", minimum=-INT16 - 1, maximum=INT16),
 }
+# The jobs a job starts when one of its runs ends; each replaces all links of its event.
+CHAIN_FIELDS: dict[str, Field] = {
+    "on_success": Field("job_ids", help="Ids of the jobs started when a run succeeds."),
+    "on_failure": Field(
+        "job_ids",
+        help="Ids of the jobs started when a run fails or times out, after its last retry.",
+    ),
+    "on_finish": Field("job_ids", help="Ids of the jobs started when a run ends either way."),
+}
+MAX_CHAIN_IDS = 100
+MAX_JOB_ID = 2**63 - 1
 # The kind's settings: exactly one of these is set, the one of the job's kind.
 TASK_FIELDS: dict[str, Field] = {
     "task": Field("string", nullable=True, max_length=200, help="A registered task (task jobs)."),

@@ -8,8 +8,11 @@ from typing import Any
 
 from jobs.api import executors
 from jobs.api.fields import (
+    CHAIN_FIELDS,
     HTTP_FIELDS,
     JOB_FIELDS,
+    MAX_CHAIN_IDS,
+    MAX_JOB_ID,
     READ_ONLY_FIELDS,
     RUN_STATES,
     RUN_TRIGGERS,
@@ -75,6 +78,9 @@ def field_schema(field: Field) -> Schema:
     elif field.type == "statuses":
         item = {"type": "integer", "minimum": 100, "maximum": 599}
         schema = {"type": "array", "items": item, "maxItems": 100}
+    elif field.type == "job_ids":
+        item = {"type": "integer", "minimum": 1, "maximum": MAX_JOB_ID}
+        schema = {"type": "array", "items": item, "maxItems": MAX_CHAIN_IDS}
     elif field.type == "object":
         schema = {"type": "object"}
     else:
@@ -100,6 +106,7 @@ def job_input(*, partial: bool) -> Schema:
     schema = fields_schema(JOB_FIELDS, all_optional=partial)
     properties = schema["properties"]
     properties.update({name: field_schema(field) for name, field in TASK_FIELDS.items()})
+    properties.update({name: field_schema(field) for name, field in CHAIN_FIELDS.items()})
     http = fields_schema(HTTP_FIELDS, all_optional=True)
     properties["http"] = nullable({**http, "description": "The request (http jobs)."})
     shell = fields_schema(SHELL_FIELDS, all_optional=True)
@@ -112,6 +119,7 @@ def job_input(*, partial: bool) -> Schema:
 def job_output() -> Schema:
     properties = {name: field_schema(field) for name, field in JOB_FIELDS.items()}
     properties.update({name: field_schema(field) for name, field in TASK_FIELDS.items()})
+    properties.update({name: field_schema(field) for name, field in CHAIN_FIELDS.items()})
     http = {name: field_schema(field) for name, field in HTTP_FIELDS.items()}
     http["url"] = STRING
     properties["http"] = nullable(obj(http))
@@ -155,6 +163,7 @@ def run_output(*, detail: bool) -> Schema:
         retry_of=nullable(INTEGER),
         stands_for=nullable(INTEGER),
         cause={"type": "string", "enum": ["", *Run.Cause.values]},
+        parent_run=nullable({**INTEGER, "description": "For chain runs: the run that started it."}),
         created_at=INSTANT,
         cancel_requested_at=nullable(INSTANT),
         duration_seconds=nullable({"type": "number"}),

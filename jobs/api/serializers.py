@@ -8,24 +8,28 @@ inside the services, so the API and the web pages accept exactly the same jobs.
 from datetime import datetime
 from typing import Any
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from jobs.api.endpoint import isoformat, parse_instant
 from jobs.api.errors import ApiError, invalid
 from jobs.api.fields import (
+    CHAIN_FIELDS,
     HTTP_DEFAULTS,
     HTTP_FIELDS,
     JOB_FIELDS,
+    MAX_CHAIN_IDS,
+    MAX_JOB_ID,
     READ_ONLY_FIELDS,
     SHELL_FIELDS,
     TASK_FIELDS,
     Field,
 )
 from jobs.audit import SECRET_MASK, mask_headers
-from jobs.models import Job, Run
+from jobs.models import Job, JobLink, Run
 from jobs.selectors import job_next_runs, run_output
+from jobs.services import job_chains
 
 # Model error keys as the API names them, per kind (the kinds report `url`, the API has `http`).
 ERROR_NAMES = {
@@ -79,6 +83,17 @@ def check_value(field: Field, value: Any) -> Any:
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             raise ValueError(_("Expected an object of text values."))
         return value
+    if field.type == "job_ids":
+        if (
+            not isinstance(value, list)
+            or len(value) > MAX_CHAIN_IDS
+            or not all(
+                isinstance(i, int) and not isinstance(i, bool) and 1 <= i <= MAX_JOB_ID
+                for i in value
+            )
+        ):
+            raise ValueError(_("Expected a list of at most %(n)d job ids.") % {"n": MAX_CHAIN_IDS})
+        return value
     if field.type == "statuses":
         if not isinstance(value, list) or len(value) > 100:
             raise ValueError(_("Expected a list of at most 100 HTTP status codes."))
@@ -110,9 +125,10 @@ def parse_job(data: dict[str, Any], *, job: Job | None, partial: bool) -> dict[s
     Create and PUT give the whole job (what is left out takes its default); PATCH (`partial`)
     gives only what changes, and its `http` object changes only the keys it has.
     """
-    known = {*JOB_FIELDS, *TASK_FIELDS, "http", "shell", *READ_ONLY_FIELDS}
+    known = {*JOB_FIELDS, *TASK_FIELDS, *CHAIN_FIELDS, "http", "shell", *READ_ONLY_FIELDS}
     errors = {name: _("Unknown field.") for name in data if name not in known}
     values = _check_fields(data, JOB_FIELDS, "", errors)
+    values.update(_check_fields(data, CHAIN_FIELDS, "", errors))
     if not partial:
         for name, field in JOB_FIELDS.items():
             if name in values:
@@ -121,6 +137,8 @@ def parse_job(data: dict[str, Any], *, job: Job | None, partial: bool) -> dict[s
                 errors[name] = _("This field is required.")
             else:
                 values[name] = field.default(name)
+        for name in CHAIN_FIELDS:
+            values.setdefault(name, [])
     kind = values.get("kind", job.kind if job else None)
     current = job.config if job is not None and job.kind == kind and partial else None
     if kind in Job.Kind.values:
@@ -195,11 +213,16 @@ def job_changes(job: Job, values: dict[str, Any]) -> dict[str, Any]:
     """The definition fields in `values` that differ from `job`: what job_update must change."""
     from jobs.services import DEFINITION_FIELDS
 
-    return {
+    changes = {
         name: value
         for name, value in values.items()
         if name in DEFINITION_FIELDS and getattr(job, name) != value
     }
+    current = job_chains(job)
+    for name in CHAIN_FIELDS:
+        if name in values and sorted(set(values[name])) != current[name]:
+            changes[name] = values[name]
+    return changes
 
 
 # --- output --------------------------------------------------------------------------------------
@@ -240,6 +263,7 @@ def job_json(job: Job, *, last_run: Run | None, now: datetime | None = None) -> 
         "misfire_limit": job.misfire_limit,
         "labels": job.labels,
         "priority": job.priority,
+        **job_chains(job),
         "version": job.version,
         "next_run_at": isoformat(next_runs[0]) if next_runs else None,
         "last_run": run_summary(last_run) if last_run else None,
@@ -252,7 +276,15 @@ def job_json(job: Job, *, last_run: Run | None, now: datetime | None = None) -> 
 def with_last_runs(jobs: QuerySet[Job]) -> QuerySet[Job]:
     """`jobs` with what jobs_json needs: the executor, and the id of each job's newest run."""
     newest = Run.objects.filter(job=OuterRef("pk")).order_by("-scheduled_for", "-id")
-    return jobs.select_related("executor").annotate(last_run_id=Subquery(newest.values("id")[:1]))
+    # The chain links of a whole page of jobs in one more query.
+    links = Prefetch(
+        "downstream_links", queryset=JobLink.objects.only("upstream", "downstream", "event")
+    )
+    return (
+        jobs.select_related("executor")
+        .prefetch_related(links)
+        .annotate(last_run_id=Subquery(newest.values("id")[:1]))
+    )
 
 
 def jobs_json(jobs: list[Job]) -> list[dict[str, Any]]:
@@ -294,6 +326,7 @@ def run_json(run: Run, *, detail: bool = False) -> dict[str, Any]:
         "retry_of": run.retry_of_id,
         "stands_for": run.stands_for_id,
         "cause": run.cause,
+        "parent_run": run.parent_run_id,
         "created_at": isoformat(run.created_at),
         "cancel_requested_at": isoformat(run.cancel_requested_at),
         "duration_seconds": duration.total_seconds() if duration is not None else None,

@@ -21,6 +21,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from jobs.models import Executor, Job, Run
+from jobs.scheduler.chains import create_chained_runs
 from jobs.scheduler.node import LeaseLost, fence
 from jobs.scheduler.specs import JobSpec
 from jobs.scheduler.workers import ActiveRun, Completion, WorkerPools
@@ -287,6 +288,13 @@ class Engine:
         to_retry = [c for c in completions if c.state in retry_states]
         if to_retry:
             self._schedule_retries(to_retry)
+        self._start_chains(completions)
+
+    def _start_chains(self, completions: list[Completion]) -> None:
+        # Same transaction as the completions; the queued rows are claimed by the next poll,
+        # where overlap policies apply to them as to manual runs.
+        if create_chained_runs(completions, self.specs):
+            self.request_poll()
 
     def _adapt(self, row: tuple) -> tuple:
         ops = connection.ops

@@ -6,6 +6,7 @@ management commands call these, so they all behave the same.
 - accounts: a person's preferences and API tokens;
 - executors: services that register their own HTTP jobs;
 - encryption: re-encrypting the secrets in job settings with the current key.
+- chains: the jobs a job starts when its runs end (checked and saved for job_create/job_update).
 """
 
 from jobs.services.accounts import (
@@ -15,6 +16,7 @@ from jobs.services.accounts import (
     api_token_revoke,
     profile_update,
 )
+from jobs.services.chains import CHAIN_FIELDS, job_chains
 from jobs.services.encryption import job_secrets_reencrypt
 from jobs.services.executors import (
     EXECUTOR_JOB_FIELDS,
@@ -55,6 +57,7 @@ __all__ = [
     "ANCHOR_FIELDS",
     "API_TOKEN_PREFIX",
     "Actor",
+    "CHAIN_FIELDS",
     "DEFINITION_FIELDS",
     "EXECUTOR_JOB_FIELDS",
     "FAILED_STATES",
@@ -70,6 +73,7 @@ __all__ = [
     "executor_heartbeat",
     "executor_register",
     "executor_unregister",
+    "job_chains",
     "job_create",
     "job_definition",
     "job_delete",

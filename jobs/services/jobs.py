@@ -5,6 +5,7 @@ triggers bump it for writes to the jobs table, and run requests bump it explicit
 scheduler sees the change on its next poll.
 """
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from jobs.models import (
     Run,
 )
 from jobs.permissions import require
+from jobs.services.chains import CHAIN_FIELDS, chain_ids, chains_check, chains_save, job_chains
 
 DEFINITION_FIELDS = (
     "name",
@@ -60,7 +62,48 @@ def job_definition(job: Job) -> dict[str, Any]:
     for name in DEFINITION_FIELDS:
         value = getattr(job, name)
         definition[name] = value.isoformat() if isinstance(value, datetime) else value
+    return _with_chains(definition, job_chains(job))
+
+
+def _with_chains(definition: dict[str, Any], chains: dict[str, list[int]]) -> dict[str, Any]:
+    # The jobs it starts are part of what a job does: versions and audit entries show them. An
+    # event without links is left out, so definitions saved before chains existed compare equal.
+    for name, ids in chains.items():
+        if ids:
+            definition[name] = ids
+        else:
+            definition.pop(name, None)
     return definition
+
+
+def _wanted_chains(given: dict[str, Any]) -> tuple[dict[str, list[int]], dict[str, list]]:
+    wanted: dict[str, list[int]] = {}
+    errors: dict[str, list[ValidationError]] = {}
+    for name, value in given.items():
+        try:
+            wanted[name] = chain_ids(value)
+        except ValidationError as exc:
+            errors[name] = exc.error_list
+    return wanted, errors
+
+
+def _clean_with_chains(job: Job, given: dict[str, Any], current: Job | None) -> dict[str, list]:
+    """full_clean() and the chain checks together, so a form shows every error at once.
+
+    Returns the chains to save (those given); raises one ValidationError naming every field.
+    """
+    errors: dict[str, list[ValidationError]] = {}
+    try:
+        job.full_clean()
+    except ValidationError as exc:
+        errors.update(exc.error_dict)
+    wanted, chain_errors = _wanted_chains(given)
+    errors.update(chain_errors)
+    for name, found in chains_check(current, wanted).items():
+        errors.setdefault(name, []).extend(found)
+    if errors:
+        raise ValidationError(errors)
+    return wanted
 
 
 def _save_version(job: Job, actor: Actor) -> None:
@@ -82,6 +125,9 @@ def job_create(
     schedule: str,
     config: dict[str, Any] | None = None,
     schedule_anchor: datetime | None = None,
+    on_success: Iterable[Job | int] | None = None,
+    on_failure: Iterable[Job | int] | None = None,
+    on_finish: Iterable[Job | int] | None = None,
     **fields: Any,
 ) -> Job:
     # Shell commands run with the scheduler's privileges: only administrators may define them.
@@ -101,9 +147,11 @@ def job_create(
     )
     if schedule_anchor is not None:
         job.schedule_anchor = schedule_anchor
-    job.full_clean()
+    given = {"on_success": on_success, "on_failure": on_failure, "on_finish": on_finish}
+    wanted = _clean_with_chains(job, given, None)
     job.config = kinds.seal_config(job.kind, job.config, None)
     job.save()
+    chains_save(job, wanted)
     _save_version(job, actor)
     _audit_job(actor, AuditEvent.Action.CREATE, job, audit.diff({}, job_definition(job)))
     return job
@@ -122,6 +170,8 @@ def _audit_job(actor: Actor, action: str, job: Job, changes: dict[str, Any] | No
 
 @transaction.atomic
 def job_update(*, actor: Actor, job: Job, **changes: Any) -> Job:
+    """Change a job's definition; `on_success`, `on_failure` and `on_finish` replace its links."""
+    given = {name: changes.pop(name) for name in CHAIN_FIELDS if name in changes}
     unknown = set(changes) - set(DEFINITION_FIELDS)
     if unknown:
         raise TypeError(f"job_update() got unknown fields: {', '.join(sorted(unknown))}")
@@ -131,9 +181,9 @@ def job_update(*, actor: Actor, job: Job, **changes: Any) -> Job:
     before = job_definition(job)
     for name, value in changes.items():
         setattr(job, name, value)
-    job.full_clean()
+    wanted = _clean_with_chains(job, given, job)
     job.config = kinds.seal_config(job.kind, job.config, before["config"])
-    after = job_definition(job)
+    after = _with_chains(job_definition(job), wanted)
     if after == before:
         return job
     if any(before[f] != after[f] for f in ANCHOR_FIELDS):
@@ -141,6 +191,7 @@ def job_update(*, actor: Actor, job: Job, **changes: Any) -> Job:
     job.version += 1
     job.updated_by = _user(actor)
     job.save()
+    chains_save(job, wanted)
     _save_version(job, actor)
     _audit_job(actor, AuditEvent.Action.UPDATE, job, audit.diff(before, after))
     return job
@@ -299,4 +350,14 @@ def job_restore_version(*, actor: Actor, job: Job, version: int) -> Job:
         if name in ("start_at", "end_at") and isinstance(value, str):
             value = datetime.fromisoformat(value)
         changes[name] = value
+    # An event missing from a saved definition had no links then.
+    saved_chains = {name: saved.definition.get(name) or [] for name in CHAIN_FIELDS}
+    # Jobs deleted since then cannot be started again; the rest of the version still comes back.
+    existing = set(
+        Job.objects.filter(pk__in=[i for ids in saved_chains.values() for i in ids]).values_list(
+            "pk", flat=True
+        )
+    )
+    for name, ids in saved_chains.items():
+        changes[name] = [i for i in ids if i in existing]
     return job_update(actor=actor, job=job, **changes)

@@ -46,7 +46,8 @@ def get_job(pk: int) -> Job:
 
 
 def get_run(pk: int) -> Run:
-    return get_object_or_404(Run.objects.select_related("job", "requested_by"), pk=pk)
+    related = ("job", "requested_by", "parent_run__job")
+    return get_object_or_404(Run.objects.select_related(*related), pk=pk)
 
 
 def redirect_after_action(request: HttpRequest, url: str) -> HttpResponse:

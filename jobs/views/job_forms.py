@@ -15,10 +15,10 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from jobs import services
+from jobs import selectors, services
 from jobs.audit import SECRET_MASK, mask_headers
 from jobs.forms import JobForm, timezone_names
-from jobs.models import Job
+from jobs.models import Job, JobLink
 from jobs.permissions import require
 from jobs.previews import schedule_preview as preview_schedule
 from jobs.views.access import get_job, redirect_after_action, role_required
@@ -27,7 +27,22 @@ from jobs.views.access import get_job, redirect_after_action, role_required
 def _render_form(request: HttpRequest, form: JobForm, **context: Any) -> HttpResponse:
     # htmx swaps only the form; an invalid form answers 200 so htmx shows the errors.
     template = "jobs/_job_form.html" if request.htmx else "jobs/job_form.html"
-    return render(request, template, {"form": form, "timezones": timezone_names(), **context})
+    job = context.get("job")
+    chains = _chain_context(form.chain_selection(), "", job.pk if job else None)
+    return render(
+        request, template, {"form": form, "timezones": timezone_names(), **chains, **context}
+    )
+
+
+def _chain_context(selected: dict[str, set[int]], q: str, exclude: int | None) -> dict[str, Any]:
+    found, more = selectors.chain_rows(selected=selected, q=q, exclude=exclude)
+    events = [(name, JobLink.Event(event).label) for name, event in services.CHAIN_FIELDS.items()]
+    # A box per event and job; the template cannot index the row's events by name.
+    rows = [
+        {"job": row.job, "boxes": [(name, label, row.events[name]) for name, label in events]}
+        for row in found
+    ]
+    return {"chain_rows": rows, "chain_more": more, "chain_events": events, "chain_q": q}
 
 
 def _save(request: HttpRequest, form: JobForm, job: Job | None) -> Job | None:
@@ -109,6 +124,21 @@ def job_kind_fields(request: HttpRequest) -> HttpResponse:
         initial={"task": request.GET.get("task", "")},
     )
     return render(request, "jobs/_kind_fields.html", {"form": form})
+
+
+@require_GET
+@login_required
+@role_required("view")
+def chain_options(request: HttpRequest) -> HttpResponse:
+    """The chain editor's rows for a search, keeping the jobs already ticked."""
+    selected = {
+        name: {int(v) for v in request.GET.getlist(name) if v.isdigit()}
+        for name in services.CHAIN_FIELDS
+    }
+    job = request.GET.get("job", "")
+    q = request.GET.get("chain_q", "").strip()[:200]
+    context = _chain_context(selected, q, int(job) if job.isdigit() else None)
+    return render(request, "jobs/_chain_options.html", context)
 
 
 @require_GET

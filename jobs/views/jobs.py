@@ -142,6 +142,7 @@ def _detail_context(
         **_summary_context(job, form),
         **_runs_context(request, job),
         "next_runs": selectors.job_next_runs(job, 10),
+        "links": selectors.job_links(job),
         # Viewers read everything but secrets: header values that look secret stay masked.
         "masked_headers": mask_headers(headers),
     }

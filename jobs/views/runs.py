@@ -26,6 +26,7 @@ def _live_context(run: Run) -> dict[str, Any]:
         "output": output,
         "dropped": dropped,
         "attempts": selectors.run_attempts(run),
+        "chained_runs": selectors.run_chained(run),
         "live_trigger": poll_trigger(busy=not run.is_final),
         "rerunnable": run.state in services.RERUNNABLE_STATES,
         "replacements": selectors.slot_replacements(run),
