@@ -18,7 +18,7 @@ from jobs.api.fields import (
     Field,
 )
 from jobs.api.serializers import PAUSE
-from jobs.models import Executor
+from jobs.models import Executor, Notification
 
 Schema = dict[str, Any]
 # Shown in the docs, and sent by schemathesis first: requests that succeed, not only fail.
@@ -73,6 +73,11 @@ def field_schema(field: Field) -> Schema:
     elif field.type == "statuses":
         item = {"type": "integer", "minimum": 100, "maximum": 599}
         schema = {"type": "array", "items": item, "maxItems": 100}
+    elif field.type == "list":
+        entry: Schema = {"type": "string", "enum": list(field.choices)} if field.choices else STRING
+        schema = {"type": "array", "items": entry}
+        if field.max_length is not None:
+            schema["maxItems"] = field.max_length
     elif field.type == "object":
         schema = {"type": "object"}
     else:
@@ -166,6 +171,30 @@ def run_output(*, detail: bool) -> Schema:
     return schema
 
 
+def notification_output() -> Schema:
+    events = {"type": "object", "additionalProperties": INTEGER, "description": "Count by event."}
+    return obj(
+        {
+            "id": INTEGER,
+            "job": INTEGER,
+            "channel": {"type": "string", "enum": list(Notification.Channel.values)},
+            "target": STRING,
+            "state": {"type": "string", "enum": list(Notification.State.values)},
+            "events": events,
+            "digest_count": INTEGER,
+            "runs": {"type": "array", "items": INTEGER, "description": "The newest 100."},
+            "first_event_at": INSTANT,
+            "last_event_at": INSTANT,
+            "last_error": STRING,
+            "error": STRING,
+            "attempts": INTEGER,
+            "send_after": INSTANT,
+            "created_at": INSTANT,
+            "sent_at": nullable(INSTANT),
+        }
+    )
+
+
 def page(item: Schema) -> Schema:
     return obj(
         {
@@ -230,6 +259,8 @@ def components() -> Schema:
         "Run": run_output(detail=False),
         "RunDetail": run_output(detail=True),
         "RunPage": page(ref("Run")),
+        "Notification": notification_output(),
+        "NotificationPage": page(ref("Notification")),
         "SchedulePreview": {"oneOf": [preview_ok, preview_bad]},
         "TaskList": obj({"results": {"type": "array", "items": task}, "count": INTEGER}),
         "Executor": executor,

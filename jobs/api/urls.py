@@ -12,6 +12,7 @@ urlpatterns = [
     path("jobs/<int:job_id>/resume", views.job_resume, name="job_resume"),
     path("jobs/<int:job_id>/run", views.job_run, name="job_run"),
     path("jobs/<int:job_id>/runs", views.job_runs, name="job_runs"),
+    path("jobs/<int:job_id>/notifications", views.job_notifications, name="job_notifications"),
     path("runs", views.runs_collection, name="runs"),
     path("runs/<int:run_id>", views.run_item, name="run"),
     path("runs/<int:run_id>/cancel", views.run_cancel, name="run_cancel"),
