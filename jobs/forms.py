@@ -177,7 +177,7 @@ class JobForm(forms.Form):
         help_text=_("Receives a JSON POST; the same address rules as HTTP jobs apply."),
     )
     notify_window_seconds = forms.IntegerField(
-        label=_("At most one message per (seconds)"),
+        label=_("Notification window (seconds)"),
         required=False,
         min_value=0,
         help_text=_("Later events are sent together at the end. Empty: the server default."),
