@@ -265,3 +265,25 @@ CRONADMIN_SHUTDOWN_GRACE_SECONDS = env_float("CRONADMIN_SHUTDOWN_GRACE_SECONDS",
 CRONADMIN_MISFIRE_GRACE_SECONDS = env_float("CRONADMIN_MISFIRE_GRACE_SECONDS", 30.0, minimum=0)
 CRONADMIN_MISFIRE_MAX_SLOTS = env_int("CRONADMIN_MISFIRE_MAX_SLOTS", 10000, minimum=1)
 CRONADMIN_DEFAULT_TIMEOUT_SECONDS = env_int("CRONADMIN_DEFAULT_TIMEOUT_SECONDS", 3600, minimum=1)
+
+# --- notifications and retention ---
+# Per job and channel at most one message per window; later events wait for one digest.
+CRONADMIN_NOTIFY_WINDOW_SECONDS = env_int("CRONADMIN_NOTIFY_WINDOW_SECONDS", 300, minimum=0)
+CRONADMIN_NOTIFY_SEND_ATTEMPTS = env_int("CRONADMIN_NOTIFY_SEND_ATTEMPTS", 3, minimum=1)
+CRONADMIN_NOTIFY_RETRY_SECONDS = env_float("CRONADMIN_NOTIFY_RETRY_SECONDS", 60.0, minimum=0)
+CRONADMIN_NOTIFY_TIMEOUT_SECONDS = env_float("CRONADMIN_NOTIFY_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+# Links in messages point here (e.g. https://cron.example.com); empty: no links.
+CRONADMIN_BASE_URL = env_str("CRONADMIN_BASE_URL", "").rstrip("/")
+CRONADMIN_RUNS_KEEP_DAYS = env_int("CRONADMIN_RUNS_KEEP_DAYS", 30, minimum=0)
+CRONADMIN_RUNS_KEEP_PER_JOB = env_int("CRONADMIN_RUNS_KEEP_PER_JOB", 100, minimum=0)
+
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(BASE_DIR / "var" / "mail"))
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 10.0, minimum=0.1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "cronadmin@localhost")

@@ -2,9 +2,8 @@
 
 import os
 import time
-from datetime import timedelta
 
-from django.utils import timezone
+from django.conf import settings
 
 from jobs.registry import task
 
@@ -42,18 +41,18 @@ def fail(message: str = "This task always fails.") -> None:
 @task(
     "maintenance.prune_runs",
     help={
-        "keep_days": "Delete finished runs older than this many days.",
-        "keep_per_job": "Always keep at least this many newest runs of each job.",
+        "keep_days": "Delete finished runs older than this many days (a job's own value wins).",
+        "keep_per_job": "Always keep this many newest runs of each job (a job's own value wins).",
         "batch_size": "Rows deleted per transaction, so the ledger is never locked for long.",
     },
 )
-def prune_runs(keep_days: int = 30, keep_per_job: int = 100, batch_size: int = 500) -> None:
-    """Delete old finished runs by age, keeping the newest runs of every job."""
+def prune_runs(
+    keep_days: int = settings.CRONADMIN_RUNS_KEEP_DAYS,
+    keep_per_job: int = settings.CRONADMIN_RUNS_KEEP_PER_JOB,
+    batch_size: int = 500,
+) -> None:
+    """Delete old finished runs, keeping each job's newest; jobs may set their own retention."""
     from jobs.services import runs_prune
 
-    deleted = runs_prune(
-        older_than=timezone.now() - timedelta(days=keep_days),
-        keep_per_job=keep_per_job,
-        batch_size=batch_size,
-    )
+    deleted = runs_prune(keep_days=keep_days, keep_per_job=keep_per_job, batch_size=batch_size)
     print(f"deleted {deleted} runs")

@@ -19,11 +19,16 @@ from django.utils.translation import gettext_lazy as _
 
 from jobs import registry
 from jobs.audit import SECRET_MASK, mask_headers
-from jobs.kinds.http import METHODS
-from jobs.models import Job, JobLink, Run
+from jobs.kinds.http import METHODS, clean_url
+from jobs.models import Job, JobLink, Notification, Run
 from jobs.permissions import can
 from jobs.services import CHAIN_FIELDS, DEFINITION_FIELDS, job_chains
-from jobs.validators import schedule_or_error, validate_labels, validate_timezone
+from jobs.validators import (
+    schedule_or_error,
+    validate_emails,
+    validate_labels,
+    validate_timezone,
+)
 
 
 def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
@@ -163,6 +168,47 @@ class JobForm(forms.Form):
         label=JobLink.Event.FINISH.label, queryset=Job.objects.all(), required=False
     )
 
+    notify_on = forms.MultipleChoiceField(
+        label=_("Notify on"),
+        required=False,
+        choices=Notification.Event.choices,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("A failure counts after the last retry; recovery is the first success after."),
+    )
+    notify_emails = forms.CharField(
+        label=_("E-mail addresses"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
+        help_text=_("One per line or separated by commas."),
+    )
+    notify_webhook_url = forms.CharField(
+        label=_("Webhook URL"),
+        required=False,
+        max_length=2048,
+        widget=forms.URLInput(attrs={"spellcheck": "false"}),
+        help_text=_("Receives a JSON POST; the same address rules as HTTP jobs apply."),
+    )
+    notify_window_seconds = forms.IntegerField(
+        label=_("Notification window (seconds)"),
+        required=False,
+        min_value=0,
+        help_text=_("Later events are sent together at the end. Empty: the server default."),
+    )
+    keep_runs_days = forms.IntegerField(
+        label=_("Keep runs for (days)"),
+        required=False,
+        min_value=0,
+        max_value=100_000,
+        help_text=_("Empty: the server default."),
+    )
+    keep_runs_count = forms.IntegerField(
+        label=_("Always keep the newest (runs)"),
+        required=False,
+        min_value=0,
+        max_value=1_000_000,
+        help_text=_("Empty: the server default."),
+    )
+
     def __init__(
         self,
         *args: Any,
@@ -258,6 +304,16 @@ class JobForm(forms.Form):
         validate_labels(labels)
         return labels
 
+    def clean_notify_emails(self) -> list[str]:
+        text = self.cleaned_data["notify_emails"].replace(",", "\n").replace(";", "\n")
+        addresses = _lines(text)
+        validate_emails(addresses)
+        return addresses
+
+    def clean_notify_webhook_url(self) -> str:
+        value = self.cleaned_data["notify_webhook_url"].strip()
+        return clean_url(value) if value else ""
+
     def clean_headers(self) -> dict[str, str]:
         previous = (self.job.config.get("headers") or {}) if self.job is not None else {}
         headers: dict[str, str] = {}
@@ -341,6 +397,7 @@ class JobForm(forms.Form):
         initial: dict[str, Any] = {name: getattr(job, name) for name in COMMON_FIELDS}
         initial["labels"] = "\n".join(f"{k}={v}" for k, v in (job.labels or {}).items())
         initial.update(job_chains(job))
+        initial["notify_emails"] = "\n".join(job.notify_emails or [])
         config = job.config or {}
         if job.kind == Job.Kind.TASK:
             initial["task"] = config.get("task", "")

@@ -68,6 +68,18 @@ class Job(models.Model):
     misfire_limit = models.PositiveSmallIntegerField(_("catch-up limit"), default=10)
     labels = models.JSONField(_("labels"), default=dict, blank=True)
     priority = models.SmallIntegerField(_("priority"), default=0)
+
+    # Who hears about it (see jobs.notifications): events out of Notification.Event, e-mail
+    # addresses, a webhook URL; the window (null: the server's) throttles messages per channel.
+    notify_on = models.JSONField(_("notify on"), default=list, blank=True)
+    notify_emails = models.JSONField(_("notification e-mails"), default=list, blank=True)
+    notify_webhook_url = models.CharField(_("notification webhook"), max_length=2048, blank=True)
+    notify_window_seconds = models.PositiveIntegerField(
+        _("notification window (seconds)"), null=True, blank=True
+    )
+    # Run retention; null takes CRONADMIN_RUNS_KEEP_DAYS / CRONADMIN_RUNS_KEEP_PER_JOB.
+    keep_runs_days = models.PositiveIntegerField(_("keep runs (days)"), null=True, blank=True)
+    keep_runs_count = models.PositiveIntegerField(_("keep runs (newest)"), null=True, blank=True)
     # Set for the HTTP jobs a self-registering executor owns: they are skipped while it is offline,
     # and its next registration may change or remove them. Not part of the editable definition.
     executor = models.ForeignKey(
@@ -98,7 +110,13 @@ class Job(models.Model):
 
     def clean(self) -> None:
         from jobs.kinds import clean_config
-        from jobs.validators import schedule_or_error, validate_labels
+        from jobs.kinds.http import clean_url
+        from jobs.validators import (
+            schedule_or_error,
+            validate_emails,
+            validate_labels,
+            validate_notify_events,
+        )
 
         errors: dict[str, list[ValidationError]] = {}
 
@@ -114,6 +132,14 @@ class Job(models.Model):
 
         collect(lambda: schedule_or_error(self.schedule, self.timezone), "schedule")
         collect(lambda: validate_labels(self.labels), "labels")
+        collect(lambda: validate_notify_events(self.notify_on), "notify_on")
+        collect(lambda: validate_emails(self.notify_emails), "notify_emails")
+
+        def clean_webhook() -> None:
+            if self.notify_webhook_url:
+                self.notify_webhook_url = clean_url(self.notify_webhook_url)
+
+        collect(clean_webhook, "notify_webhook_url")
 
         def clean_kind() -> None:
             self.config = clean_config(self.kind, self.config)
@@ -134,6 +160,20 @@ class Job(models.Model):
 
     def effective_timeout(self) -> int:
         return self.timeout_seconds or settings.CRONADMIN_DEFAULT_TIMEOUT_SECONDS
+
+    def notify_window(self) -> timedelta:
+        if self.notify_window_seconds is not None:
+            return timedelta(seconds=self.notify_window_seconds)
+        return timedelta(seconds=settings.CRONADMIN_NOTIFY_WINDOW_SECONDS)
+
+    def notify_targets(self) -> dict[str, str]:
+        """Channel → where it goes, for the channels this job has set up."""
+        targets = {}
+        if self.notify_emails:
+            targets[Notification.Channel.EMAIL] = ", ".join(self.notify_emails)
+        if self.notify_webhook_url:
+            targets[Notification.Channel.WEBHOOK] = self.notify_webhook_url
+        return targets
 
     def retry_delay(self, attempt: int) -> float:
         """Seconds to wait before attempt number `attempt` (2 for the first retry)."""
@@ -514,3 +554,53 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} {self.key}"
+
+
+class Notification(models.Model):
+    """One message about a job to one channel: a single event, or a digest of a throttle window.
+
+    Events of a job and channel inside the window of the previous message are collected into one
+    pending row sent at the window's end (`send_after`), so a job failing every second sends a
+    message per window, not one per run. Written and sent by the scheduler's notifier thread.
+    """
+
+    class Event(models.TextChoices):
+        FAILURE = "failure", _("Failure")
+        TIMEOUT = "timeout", _("Timeout")
+        RECOVERY = "recovery", _("Recovery")
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("E-mail")
+        WEBHOOK = "webhook", _("Webhook")
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Waiting")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="notifications")
+    runs = models.ManyToManyField(Run, related_name="notifications", blank=True)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    target = models.CharField(max_length=2048)
+    # How many of each event it covers, e.g. {"failure": 11, "timeout": 1}.
+    events = models.JSONField(default=dict)
+    digest_count = models.PositiveIntegerField(default=0)
+    first_event_at = models.DateTimeField()
+    last_event_at = models.DateTimeField()
+    last_error = models.TextField(blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    send_after = models.DateTimeField()
+    created_at = models.DateTimeField(default=now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["state", "send_after"], name="notification_due"),
+            models.Index(fields=["job", "channel", "-send_after"], name="notification_job"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} notification {self.pk} of job {self.job_id} ({self.state})"

@@ -24,6 +24,7 @@ from jobs.models import (
     Job,
     JobLink,
     JobVersion,
+    Notification,
     Run,
     SchedulerLease,
     SchedulerNode,
@@ -531,3 +532,25 @@ def audit_events(filters: AuditFilters) -> Page:
     if filters.object_id:
         events = events.filter(object_id=filters.object_id)
     return Paginator(events.order_by("-at", "-id"), AUDIT_PER_PAGE).get_page(filters.page)
+
+
+# --- notifications ---------------------------------------------------------------------------
+
+NOTIFICATIONS_SHOWN = 20
+
+
+def job_notifications(job: Job) -> list[Notification]:
+    """The newest messages about a job, for its page (the API pages through all of them)."""
+    return list(
+        Notification.objects.filter(job=job)
+        .annotate(run_count=Count("runs"))
+        .order_by("-created_at", "-id")[:NOTIFICATIONS_SHOWN]
+    )
+
+
+def run_notifications(run: Run) -> list[Notification]:
+    return list(
+        Notification.objects.filter(runs=run)
+        .annotate(run_count=Count("runs"))
+        .order_by("-created_at", "-id")
+    )

@@ -4,11 +4,13 @@ import re
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from jobs.schedules import Schedule, ScheduleError, parse_schedule, parse_timezone
 
+MAX_NOTIFY_EMAILS = 20
 LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-/]{0,62}$")
 
 
@@ -58,3 +60,33 @@ def validate_labels(labels: Any) -> None:
                 % {"key": key},
                 code="invalid_label",
             )
+
+
+def validate_notify_events(events: Any) -> None:
+    from jobs.models import Notification
+
+    if not isinstance(events, list) or not all(
+        event in Notification.Event.values for event in events
+    ):
+        raise ValidationError(
+            _("Choose events among: %(events)s.")
+            % {"events": ", ".join(Notification.Event.values)},
+            code="invalid_event",
+        )
+
+
+def validate_emails(addresses: Any) -> None:
+    if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
+        raise ValidationError(_("E-mail addresses must be a list of text."), code="invalid")
+    if len(addresses) > MAX_NOTIFY_EMAILS:
+        raise ValidationError(
+            _("At most %(n)d e-mail addresses.") % {"n": MAX_NOTIFY_EMAILS}, code="too_many"
+        )
+    for address in addresses:
+        try:
+            validate_email(address)
+        except ValidationError:
+            raise ValidationError(
+                _("“%(address)s” is not a valid e-mail address.") % {"address": address},
+                code="invalid_email",
+            ) from None

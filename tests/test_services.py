@@ -194,10 +194,10 @@ def test_runs_prune_keeps_newest_per_job_and_recent_runs():
         state="running",
         scheduled_for=now - timedelta(days=90),
     )
-    deleted = services.runs_prune(older_than=now - timedelta(days=30), keep_per_job=5, batch_size=3)
+    deleted = services.runs_prune(keep_days=30, keep_per_job=5, batch_size=3, now=now)
     assert deleted == 10
     assert Run.objects.filter(state="running").exists()
-    deleted = services.runs_prune(older_than=now, keep_per_job=5, batch_size=3)
+    deleted = services.runs_prune(keep_days=0, keep_per_job=5, batch_size=3, now=now)
     assert deleted == 25
     assert Run.objects.filter(state="succeeded").count() == 5
 

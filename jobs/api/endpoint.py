@@ -52,6 +52,9 @@ def api_view(*methods: str, public: bool = False) -> Callable[[View], View]:
                 if not public:
                     request.user = authenticate(request)
                     require(request.user, "view")
+                if "" in request.GET:
+                    # `?=x` names nothing; answering as if it were absent would hide the mistake.
+                    raise bad_request(_("A query parameter has no name."))
                 if request.method in SAFE_METHODS:
                     return view(request, *args, **kwargs)
                 with transaction.atomic():

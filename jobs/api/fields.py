@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobs.kinds.http import METHODS
-from jobs.models import Job, Run
+from jobs.models import Job, Notification, Run
+from jobs.validators import MAX_NOTIFY_EMAILS
 
 INT32 = 2**31 - 1
 INT16 = 2**15 - 1
@@ -18,7 +19,9 @@ INT16 = 2**15 - 1
 
 @dataclass(frozen=True)
 class Field:
-    type: str  # "string", "integer", "date-time", "object", "labels", "statuses", "job_ids"
+    # "string", "integer", "date-time", "object", "labels", "statuses", "job_ids", or "list" (of
+    # text; with `choices` each item is one of them, `max_length` caps the number of items).
+    type: str
     nullable: bool = False
     choices: tuple[str, ...] = ()
     minimum: int | None = None
@@ -59,6 +62,28 @@ JOB_FIELDS: dict[str, Field] = {
     "misfire_limit": Field("integer", minimum=0, maximum=INT16, help="For misfire `all`."),
     "labels": Field("labels", help="Text values by key."),
     "priority": Field("integer", minimum=-INT16 - 1, maximum=INT16),
+    "notify_on": Field(
+        "list",
+        choices=tuple(Notification.Event.values),
+        help="Events that send a message: a failure counts after the last retry.",
+    ),
+    "notify_emails": Field("list", max_length=MAX_NOTIFY_EMAILS, help="E-mail addresses."),
+    "notify_webhook_url": Field(
+        "string", max_length=2048, help="Receives a JSON POST; the http jobs' address rules apply."
+    ),
+    "notify_window_seconds": Field(
+        "integer",
+        nullable=True,
+        minimum=0,
+        maximum=INT32,
+        help="At most one message per channel in this many seconds; null: the server's.",
+    ),
+    "keep_runs_days": Field(
+        "integer", nullable=True, minimum=0, maximum=INT32, help="null: the server's retention."
+    ),
+    "keep_runs_count": Field(
+        "integer", nullable=True, minimum=0, maximum=INT32, help="null: the server's retention."
+    ),
 }
 # The jobs a job starts when one of its runs ends; each replaces all links of its event.
 CHAIN_FIELDS: dict[str, Field] = {

@@ -17,7 +17,7 @@ from jobs.api.openapi_components import (
     obj,
     ref,
 )
-from jobs.models import Job
+from jobs.models import Job, Notification
 from jobs.previews import MAX_PREVIEW
 from jobs.slot_fates import Fate
 
@@ -176,6 +176,20 @@ def paths() -> Schema:
             "parameters": [job],
             "get": operation(
                 "A job's runs", "runs", {200: ref("RunPage")}, (400, 404), parameters=RUN_FILTERS
+            ),
+        },
+        "/api/v1/jobs/{job_id}/notifications": {
+            "parameters": [job],
+            "get": operation(
+                "The messages sent (or waiting) about a job",
+                "jobs",
+                {200: ref("NotificationPage")},
+                (400, 404),
+                parameters=[
+                    query("state", {"type": "string", "enum": list(Notification.State.values)}),
+                    query("run", path_id("run")["schema"], "Only those covering this run."),
+                    *PAGING,
+                ],
             ),
         },
         "/api/v1/runs": {

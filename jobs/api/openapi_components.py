@@ -22,7 +22,7 @@ from jobs.api.fields import (
 )
 from jobs.api.ledger import MAX_JOBS
 from jobs.api.serializers import PAUSE
-from jobs.models import Executor, Run
+from jobs.models import Executor, Notification, Run
 from jobs.slot_fates import Fate
 
 Schema = dict[str, Any]
@@ -81,6 +81,11 @@ def field_schema(field: Field) -> Schema:
     elif field.type == "job_ids":
         item = {"type": "integer", "minimum": 1, "maximum": MAX_JOB_ID}
         schema = {"type": "array", "items": item, "maxItems": MAX_CHAIN_IDS}
+    elif field.type == "list":
+        entry: Schema = {"type": "string", "enum": list(field.choices)} if field.choices else STRING
+        schema = {"type": "array", "items": entry}
+        if field.max_length is not None:
+            schema["maxItems"] = field.max_length
     elif field.type == "object":
         schema = {"type": "object"}
     else:
@@ -179,6 +184,30 @@ def run_output(*, detail: bool) -> Schema:
     return schema
 
 
+def notification_output() -> Schema:
+    events = {"type": "object", "additionalProperties": INTEGER, "description": "Count by event."}
+    return obj(
+        {
+            "id": INTEGER,
+            "job": INTEGER,
+            "channel": {"type": "string", "enum": list(Notification.Channel.values)},
+            "target": STRING,
+            "state": {"type": "string", "enum": list(Notification.State.values)},
+            "events": events,
+            "digest_count": INTEGER,
+            "runs": {"type": "array", "items": INTEGER, "description": "The newest 100."},
+            "first_event_at": INSTANT,
+            "last_event_at": INSTANT,
+            "last_error": STRING,
+            "error": STRING,
+            "attempts": INTEGER,
+            "send_after": INSTANT,
+            "created_at": INSTANT,
+            "sent_at": nullable(INSTANT),
+        }
+    )
+
+
 def page(item: Schema) -> Schema:
     return obj(
         {
@@ -243,6 +272,8 @@ def components() -> Schema:
         "Run": run_output(detail=False),
         "RunDetail": run_output(detail=True),
         "RunPage": page(ref("Run")),
+        "Notification": notification_output(),
+        "NotificationPage": page(ref("Notification")),
         "SchedulePreview": {"oneOf": [preview_ok, preview_bad]},
         "TaskList": obj({"results": {"type": "array", "items": task}, "count": INTEGER}),
         "Executor": executor,

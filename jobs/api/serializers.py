@@ -27,7 +27,7 @@ from jobs.api.fields import (
     Field,
 )
 from jobs.audit import SECRET_MASK, mask_headers
-from jobs.models import Job, JobLink, Run
+from jobs.models import Job, JobLink, Notification, Run
 from jobs.selectors import job_next_runs, run_output
 from jobs.services import job_chains
 
@@ -98,8 +98,20 @@ def check_value(field: Field, value: Any) -> Any:
         if not isinstance(value, list) or len(value) > 100:
             raise ValueError(_("Expected a list of at most 100 HTTP status codes."))
         return value
+    if field.type == "list":
+        return _check_list(field, value)
     if not isinstance(value, dict):
         raise ValueError(_("Expected an object."))
+    return value
+
+
+def _check_list(field: Field, value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError(_("Expected a list of text."))
+    if field.max_length is not None and len(value) > field.max_length:
+        raise ValueError(_("At most %(n)d items.") % {"n": field.max_length})
+    if field.choices and any(item not in field.choices for item in value):
+        raise ValueError(_("Each one of: %(choices)s.") % {"choices": ", ".join(field.choices)})
     return value
 
 
@@ -264,6 +276,12 @@ def job_json(job: Job, *, last_run: Run | None, now: datetime | None = None) -> 
         "labels": job.labels,
         "priority": job.priority,
         **job_chains(job),
+        "notify_on": job.notify_on,
+        "notify_emails": job.notify_emails,
+        "notify_webhook_url": job.notify_webhook_url,
+        "notify_window_seconds": job.notify_window_seconds,
+        "keep_runs_days": job.keep_runs_days,
+        "keep_runs_count": job.keep_runs_count,
         "version": job.version,
         "next_run_at": isoformat(next_runs[0]) if next_runs else None,
         "last_run": run_summary(last_run) if last_run else None,
@@ -340,6 +358,33 @@ def run_json(run: Run, *, detail: bool = False) -> dict[str, Any]:
         output, dropped = run_output(run)
         data.update(output=output, output_dropped_bytes=dropped, error=run.error)
     return data
+
+
+def notification_json(notification: Notification) -> dict[str, Any]:
+    """A notification fetched with `runs` prefetched."""
+    run_ids = sorted((run.pk for run in notification.runs.all()), reverse=True)
+    return {
+        "id": notification.pk,
+        "job": notification.job_id,
+        "channel": notification.channel,
+        "target": notification.target,
+        "state": notification.state,
+        "events": notification.events,
+        "digest_count": notification.digest_count,
+        "runs": run_ids[:MAX_LISTED_RUNS],
+        "first_event_at": isoformat(notification.first_event_at),
+        "last_event_at": isoformat(notification.last_event_at),
+        "last_error": notification.last_error,
+        "error": notification.error,
+        "attempts": notification.attempts,
+        "send_after": isoformat(notification.send_after),
+        "created_at": isoformat(notification.created_at),
+        "sent_at": isoformat(notification.sent_at),
+    }
+
+
+# A digest may cover thousands of runs; the newest are listed, `digest_count` says how many.
+MAX_LISTED_RUNS = 100
 
 
 def pause_input(data: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ urlpatterns = [
     path("jobs/<int:job_id>/run", views.job_run, name="job_run"),
     path("jobs/<int:job_id>/runs", views.job_runs, name="job_runs"),
     path("jobs/<int:job_id>/slots", ledger.job_slots, name="job_slots"),
+    path("jobs/<int:job_id>/notifications", views.job_notifications, name="job_notifications"),
     path("runs", views.runs_collection, name="runs"),
     path("runs/rerun-failed", ledger.runs_rerun_failed, name="runs_rerun_failed"),
     path("runs/<int:run_id>", views.run_item, name="run"),

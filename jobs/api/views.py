@@ -26,7 +26,7 @@ from jobs.api.endpoint import (
     query_text,
     read_json,
 )
-from jobs.api.errors import from_validation_error, not_found
+from jobs.api.errors import bad_request, from_validation_error, not_found
 from jobs.api.fields import JOB_FIELDS, RUN_STATES, RUN_TRIGGERS, STATE_FIELDS
 from jobs.api.idempotency import idempotent
 from jobs.api.serializers import (
@@ -35,12 +35,13 @@ from jobs.api.serializers import (
     job_answer,
     job_changes,
     jobs_json,
+    notification_json,
     parse_job,
     pause_input,
     run_json,
     with_last_runs,
 )
-from jobs.models import Job, Run
+from jobs.models import Job, Notification, Run
 from jobs.previews import MAX_PREVIEW, schedule_preview
 from jobs.registry import all_tasks
 from jobs.selectors import JobFilters, job_queryset
@@ -199,6 +200,23 @@ def _runs(request: HttpRequest, runs: QuerySet[Run]) -> JsonResponse:
 def job_runs(request: HttpRequest, job_id: int) -> HttpResponse:
     job = job_or_404(job_id)
     return _runs(request, Run.objects.filter(job=job))
+
+
+@api_view("GET")
+def job_notifications(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = job_or_404(job_id)
+    unknown = sorted(set(request.GET) - {"state", "run", "page", "page_size"})
+    if unknown:
+        raise bad_request(_("Unknown parameter: %(names)s.") % {"names": ", ".join(unknown)})
+    notifications = Notification.objects.filter(job=job)
+    state = query_choice(request, "state", Notification.State.values)
+    run_id = query_int(request, "run", 0, 1, MAX_ID)
+    if state:
+        notifications = notifications.filter(state=state)
+    if run_id:
+        notifications = notifications.filter(runs=run_id)
+    notifications = notifications.prefetch_related("runs").order_by("-created_at", "-id")
+    return page_of(request, notifications, lambda items: [notification_json(n) for n in items])
 
 
 @api_view("GET")

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from jobs import notifications
 from jobs.models import Executor, Job, Run
 from jobs.scheduler.chains import create_chained_runs
 from jobs.scheduler.node import LeaseLost, fence
@@ -222,6 +223,8 @@ class Engine:
             self._rebuild_queues()
             return
         self._on_db_ok()
+        # Committed: the notifier (its own thread) may now read these runs' final rows.
+        notifications.hand_over(completions)
         for pending, active in starts:
             spec = self.specs.get(pending.job_id)
             self.pools.start(active, spec.params() if spec else {})

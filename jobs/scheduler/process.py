@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from jobs import services
 from jobs.models import ChangeMarker
+from jobs.notifications.notifier import Notifier
 from jobs.scheduler import catchup
 from jobs.scheduler import node as nodes
 from jobs.scheduler.engine import Engine
@@ -128,6 +129,8 @@ class SchedulerProcess:
             threading.Thread(target=listener.run, name="listen", daemon=True).start()
         for thread in threads:
             thread.start()
+        # Not among `threads`: a notifier that dies must not stop scheduling.
+        notifier = Notifier().start()
         while not self.stop.wait(0.5):
             if self.engine.lease_lost is not None:
                 self.failed.set()
@@ -136,7 +139,10 @@ class SchedulerProcess:
                 logger.critical("a scheduler thread stopped unexpectedly; stopping the scheduler")
                 self.failed.set()
                 self.stop.set()
-        return self._shutdown(threads)
+        try:
+            return self._shutdown(threads)
+        finally:
+            notifier.stop()
 
     def _wait_for_lease(self, *, force: bool) -> int | None:
         """Lead, or stand by until the leader's lease runs out (or a signal says stop)."""

@@ -6,7 +6,7 @@ scheduler sees the change on its next poll.
 """
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -22,11 +22,15 @@ from jobs.models import (
     ChangeMarker,
     Job,
     JobVersion,
+    Notification,
     Run,
 )
+from jobs.output import output_path, remove_output
 from jobs.permissions import require
 from jobs.services.chains import CHAIN_FIELDS, chain_ids, chains_check, chains_save, job_chains
 
+NOTIFY_FIELDS = ("notify_on", "notify_emails", "notify_webhook_url", "notify_window_seconds")
+RETENTION_FIELDS = ("keep_runs_days", "keep_runs_count")
 DEFINITION_FIELDS = (
     "name",
     "description",
@@ -46,6 +50,8 @@ DEFINITION_FIELDS = (
     "misfire_limit",
     "labels",
     "priority",
+    *NOTIFY_FIELDS,
+    *RETENTION_FIELDS,
 )
 # Scheduling-relevant fields whose change re-anchors the schedule (slots before are not owed).
 ANCHOR_FIELDS = ("schedule", "timezone", "start_at")
@@ -302,35 +308,59 @@ def run_cancel(*, actor: Actor, run: Run) -> Run:
     return run
 
 
-def runs_prune(*, older_than: datetime, keep_per_job: int, batch_size: int = 500) -> int:
-    """Delete finished runs older than `older_than`, keeping each job's newest `keep_per_job`.
+def runs_prune(
+    *,
+    keep_days: int,
+    keep_per_job: int,
+    batch_size: int = 500,
+    now: datetime | None = None,
+) -> int:
+    """Delete finished runs past their job's retention, with their output files.
 
-    Deletes in small transactions so the scheduler's ledger writes never wait long.
+    A run goes when it is older than the job's `keep_runs_days` and not among its newest
+    `keep_runs_count`; a job without its own values uses `keep_days` and `keep_per_job`. Queued
+    and running runs always stay. Deletes `batch_size` rows per transaction so the scheduler's
+    ledger writes never wait long behind it.
     """
+    now = now or timezone.now()
     deleted = 0
-    for job_id in Job.objects.values_list("id", flat=True).iterator():
-        cutoff = older_than
-        if keep_per_job > 0:
+    retention = Job.objects.values_list("id", "keep_runs_days", "keep_runs_count")
+    for job_id, job_days, job_count in retention.iterator():
+        days = keep_days if job_days is None else job_days
+        count = keep_per_job if job_count is None else job_count
+        cutoff = now - timedelta(days=days)
+        if count > 0:
             kept = (
                 Run.objects.filter(job_id=job_id)
                 .order_by("-scheduled_for")
-                .values_list("scheduled_for", flat=True)[keep_per_job - 1 : keep_per_job]
+                .values_list("scheduled_for", flat=True)[count - 1 : count]
             )
             if not kept:
                 continue
             cutoff = min(cutoff, kept[0])
-        while True:
-            with transaction.atomic():
-                ids = list(
-                    Run.objects.filter(
-                        job_id=job_id, scheduled_for__lt=cutoff, state__in=Run.FINAL_STATES
-                    ).values_list("id", flat=True)[:batch_size]
-                )
-                if not ids:
-                    break
-                Run.objects.filter(id__in=ids).delete()
-            deleted += len(ids)
+        deleted += _delete_runs_before(job_id, cutoff, batch_size)
+        Notification.objects.filter(
+            job_id=job_id, created_at__lt=now - timedelta(days=days)
+        ).exclude(state=Notification.State.PENDING).delete()
     return deleted
+
+
+def _delete_runs_before(job_id: int, cutoff: datetime, batch_size: int) -> int:
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                Run.objects.filter(
+                    job_id=job_id, scheduled_for__lt=cutoff, state__in=Run.FINAL_STATES
+                ).values_list("id", flat=True)[:batch_size]
+            )
+            if not ids:
+                return deleted
+            Run.objects.filter(id__in=ids).delete()
+        # Normally removed when the run ends; a run cut short by a crash may have left its files.
+        for run_id in ids:
+            remove_output(output_path(run_id))
+        deleted += len(ids)
 
 
 @transaction.atomic

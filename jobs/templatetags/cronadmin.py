@@ -15,7 +15,7 @@ from django.utils.timesince import timesince, timeuntil
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from jobs.models import Job, Run
+from jobs.models import Job, Notification, Run
 from jobs.selectors import job_schedule
 
 register = template.Library()
@@ -32,6 +32,9 @@ STATE_TONES = {
     Run.State.SKIPPED: "muted",
     "active": "ok",
     "paused": "warn",
+    # Notifications.
+    "sent": "ok",
+    "pending": "live",
 }
 
 
@@ -92,6 +95,11 @@ def duration(value: timedelta | None) -> str:
 @register.filter
 def tone(state: str) -> str:
     return STATE_TONES.get(state, "muted")
+
+
+@register.filter
+def notification_event(event: str) -> str:
+    return str(dict(Notification.Event.choices).get(event, event))
 
 
 @register.filter

@@ -141,6 +141,7 @@ def _detail_context(
     return {
         **_summary_context(job, form),
         **_runs_context(request, job),
+        **_notifications_context(job),
         "next_runs": selectors.job_next_runs(job, 10),
         "links": selectors.job_links(job),
         # Viewers read everything but secrets: header values that look secret stay masked.
@@ -166,6 +167,20 @@ def job_runs(request: HttpRequest, pk: int) -> HttpResponse:
         url = reverse("jobs:job_detail", args=[job.pk]) + (f"?{query}" if query else "")
         return HttpResponseRedirect(url)
     return render(request, "jobs/_job_runs.html", _runs_context(request, job))
+
+
+def _notifications_context(job: Job) -> dict[str, object]:
+    return {"job": job, "notifications": selectors.job_notifications(job)}
+
+
+@require_GET
+@login_required
+@role_required("view")
+def job_notifications(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_job(pk)
+    if not request.htmx:
+        return HttpResponseRedirect(reverse("jobs:job_detail", args=[job.pk]) + "#notifications")
+    return render(request, "jobs/_job_notifications.html", _notifications_context(job))
 
 
 def _summary_response(

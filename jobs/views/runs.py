@@ -38,7 +38,8 @@ def _live_context(run: Run) -> dict[str, Any]:
 @role_required("view")
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_run(pk)
-    return render(request, "jobs/run_detail.html", _live_context(run))
+    context = {**_live_context(run), "notifications": selectors.run_notifications(run)}
+    return render(request, "jobs/run_detail.html", context)
 
 
 @require_GET
