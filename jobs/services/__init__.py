@@ -3,7 +3,8 @@ management commands call these, so they all behave the same.
 
 - jobs: job definitions and runs (create, change, pause, resume, delete, run now, cancel, retry);
 - accounts: a person's preferences and API tokens;
-- executors: services that register their own HTTP jobs.
+- executors: services that register their own HTTP jobs;
+- transfer: job definitions exported to a file, and files imported (planned, then applied).
 """
 
 from jobs.services.accounts import (
@@ -39,6 +40,14 @@ from jobs.services.jobs import (
     run_retry,
     runs_prune,
 )
+from jobs.services.transfer import (
+    ImportPlan,
+    JobFileError,
+    PlannedJob,
+    jobs_export,
+    jobs_import_apply,
+    jobs_import_plan,
+)
 
 __all__ = [
     "ANCHOR_FIELDS",
@@ -46,7 +55,10 @@ __all__ = [
     "Actor",
     "DEFINITION_FIELDS",
     "EXECUTOR_JOB_FIELDS",
+    "ImportPlan",
+    "JobFileError",
     "MAX_HEARTBEAT_SECONDS",
+    "PlannedJob",
     "RETRYABLE_STATES",
     "api_token_authenticate",
     "api_token_create",
@@ -63,6 +75,9 @@ __all__ = [
     "job_resume",
     "job_run_now",
     "job_update",
+    "jobs_export",
+    "jobs_import_apply",
+    "jobs_import_plan",
     "jobs_resume_due",
     "profile_update",
     "run_cancel",
