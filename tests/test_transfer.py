@@ -2,10 +2,13 @@
 
 import json
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 import yaml
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.utils import timezone
 
 from jobs import services
@@ -369,3 +372,58 @@ class TestRoles:
         services.jobs_import_apply(actor=user_with_role("Admin"), text=text, fmt="yaml")
         assert Job.objects.get(name="sh").created_by.username == "admin"
         assert AuditEvent.objects.filter(action="create", actor_name="admin").exists()
+
+
+class TestCommands:
+    def test_exportjobs_writes_a_file(self, tmp_path):
+        some_jobs()
+        target = tmp_path / "jobs.json"
+        call_command("exportjobs", "--format", "json", "--job", "weekly", "-o", str(target))
+        assert list(json.loads(target.read_text())["jobs"]) == ["weekly"]
+
+    def test_exportjobs_prints_yaml_by_default(self):
+        make_job("echo")
+        out = StringIO()
+        call_command("exportjobs", stdout=out)
+        assert yaml.safe_load(out.getvalue())["jobs"]["echo"]["kind"] == "task"
+
+    def test_exportjobs_refuses_an_unknown_job(self):
+        with pytest.raises(CommandError, match="no job named nope"):
+            call_command("exportjobs", "--job", "nope")
+
+    def test_importjobs_prints_the_plan_and_writes_nothing(self, tmp_path):
+        make_job("echo")
+        make_job("gone")
+        source = tmp_path / "jobs.yaml"
+        text = services.jobs_export(actor=None, fmt="yaml", names=["echo"])
+        new = "  new:\n    kind: task\n    schedule: '@daily'\n    config: {task: demo.noop}\n"
+        source.write_text(text.replace("hi", "bye") + new)
+        counts = written()
+        out = StringIO()
+        call_command("importjobs", str(source), "--delete-missing", stdout=out)
+        printed = out.getvalue()
+        assert "change  echo" in printed
+        assert "config.params: {'message': 'hi'} -> {'message': 'bye'}" in printed
+        assert "create  new" in printed and "delete  gone" in printed
+        assert "1 to create, 1 to change, 0 unchanged, 1 to delete." in printed
+        assert "--yes" in printed
+        assert written() == counts
+
+    def test_importjobs_applies_with_yes(self, tmp_path):
+        make_job("echo")
+        make_job("gone")
+        source = tmp_path / "jobs.json"
+        source.write_text(services.jobs_export(actor=None, fmt="json", names=["echo"]))
+        out = StringIO()
+        call_command("importjobs", str(source), "--yes", "--delete-missing", stdout=out)
+        assert "Imported: 0 to create, 0 to change, 1 unchanged, 1 to delete." in out.getvalue()
+        assert list(Job.objects.values_list("name", flat=True)) == ["echo"]
+
+    def test_importjobs_refuses_a_bad_file(self, tmp_path):
+        source = tmp_path / "jobs.yaml"
+        source.write_text(BAD + "    colour: red\n")
+        with pytest.raises(CommandError, match=r"Line 10 \(job “bad”, colour\): Unknown field"):
+            call_command("importjobs", str(source), "--yes")
+        assert not Job.objects.exists()
+        with pytest.raises(CommandError, match="Cannot read"):
+            call_command("importjobs", str(tmp_path / "missing.yaml"))
