@@ -10,6 +10,7 @@ Only PyYAML's safe loader and dumper are used: a file can never name a Python ob
 
 import bisect
 import json
+import math
 import re
 from datetime import date, datetime
 from json.decoder import JSONDecodeError
@@ -176,9 +177,15 @@ def _from_node(loader: yaml.SafeLoader, node: yaml.Node, built: dict[int, Any]) 
         built[id(node)] = [_from_node(loader, item, built) for item in node.value]
         return built[id(node)]
     value = loader.construct_object(node, deep=True)
-    # YAML reads an unquoted 2030-01-31 as a date; the fields that take one want an instant.
-    if isinstance(value, date) and not isinstance(value, datetime):
+    # YAML reads an unquoted 2030-01-31 as a date: as text, it goes where JSON's text goes, and
+    # the fields that take an instant parse it (and refuse one without an offset).
+    if isinstance(value, date | datetime):
         return value.isoformat()
+    if value is not None and not isinstance(value, str | int | float):
+        raise FileSyntaxError(
+            _("Only text, numbers, true/false, null, lists and mappings can be used here."),
+            node.start_mark.line + 1,
+        )
     return value
 
 
@@ -196,6 +203,8 @@ def _text_problem(value: Any, line: int | None = None) -> tuple[str, int | None]
         except UnicodeEncodeError:
             return _("Text must be valid Unicode (no lone surrogates)."), line
         return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return _("Numbers must be finite."), line
     if isinstance(value, LineMap):
         for key, item in value.items():
             where = value.line_of(key)

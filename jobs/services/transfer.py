@@ -19,6 +19,7 @@ from django.core.exceptions import (
     ValidationError,
 )
 from django.db import models, transaction
+from django.db.backends.base.operations import BaseDatabaseOperations
 from django.utils.translation import gettext as _
 
 from jobs import job_files
@@ -45,6 +46,7 @@ STATE_FIELDS = ("state", "paused_until", "pause_note")
 ENTRY_FIELDS = tuple(name for name in DEFINITION_FIELDS if name != "name") + STATE_FIELDS
 REQUIRED_FIELDS = ("kind", "schedule")
 NEW_JOB_STATE = {"state": Job.State.ACTIVE, "paused_until": None, "pause_note": ""}
+INTEGER_RANGES = BaseDatabaseOperations.integer_field_ranges
 # The pause service names its arguments differently from the job's fields.
 PAUSE_ERROR_FIELDS = {"until": "paused_until", "note": "pause_note"}
 
@@ -484,6 +486,12 @@ def _typed(name: str, value: Any) -> Any:
     elif isinstance(model_field, models.IntegerField):
         if not isinstance(value, int) or isinstance(value, bool):
             raise ValueError(_("Expected a whole number."))
+        # The narrowest column of any supported database (SQLite would store more).
+        low, high = INTEGER_RANGES.get(model_field.get_internal_type(), (None, None))
+        if low is not None and not low <= value <= high:
+            raise ValueError(
+                _("Expected a number from %(min)d to %(max)d.") % {"min": low, "max": high}
+            )
     elif isinstance(model_field, models.CharField | models.TextField):
         if not isinstance(value, str):
             raise ValueError(_("Expected text."))
