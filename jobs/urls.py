@@ -1,7 +1,17 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from jobs.views import audit, dashboard, executors, job_forms, jobs, profile, runs, versions
+from jobs.views import (
+    audit,
+    dashboard,
+    executors,
+    job_forms,
+    jobs,
+    profile,
+    runs,
+    transfer,
+    versions,
+)
 
 app_name = "jobs"
 # Django's form views also answer PUT like POST; the pages take only GET and POST.
@@ -37,6 +47,9 @@ urlpatterns = [
     path("jobs/", jobs.job_list, name="job_list"),
     path("jobs/bulk/", jobs.job_bulk, name="job_bulk"),
     path("jobs/new/", job_forms.job_create, name="job_create"),
+    path("jobs/export/", transfer.jobs_export, name="jobs_export"),
+    path("jobs/import/", transfer.job_import, name="job_import"),
+    path("jobs/import/apply/", transfer.job_import_apply, name="job_import_apply"),
     path("jobs/fields/", job_forms.job_kind_fields, name="job_kind_fields"),
     path("jobs/preview/", job_forms.schedule_preview, name="schedule_preview"),
     path("jobs/<int:pk>/", jobs.job_detail, name="job_detail"),
