@@ -316,6 +316,8 @@ NUL = '{"version": 1, "jobs": {"a": {"kind": "task", "description": "\\u0000"}}}
         (GOOD + "  first:\n    kind: task\n", "yaml", 7, "jobs.first", "twice (first on line 3)"),
         (BAD + "    max_retries: three\n", "yaml", 10, "jobs.bad.max_retries", "whole number"),
         (BAD + "    max_retries: true\n", "yaml", 10, "jobs.bad.max_retries", "whole number"),
+        (BAD + "    priority: 99999\n", "yaml", 10, "jobs.bad.priority", "from -32768 to 32767"),
+        (BAD + "    labels: {a: .inf}\n", "yaml", 10, "file", "finite"),
         (BAD + "    labels: x\n", "yaml", 10, "jobs.bad.labels", "Expected a mapping"),
         (BAD + "    start_at: 2030-01-01\n", "yaml", 10, "jobs.bad.start_at", "with an offset"),
         (BAD + "    colour: red\n", "yaml", 10, "jobs.bad.colour", "Unknown field"),
