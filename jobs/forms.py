@@ -501,3 +501,56 @@ def page_number(value: str | None) -> int:
 
 
 RUN_STATE_CHOICES = Run.State.choices
+
+
+FILE_FORMAT_CHOICES = [
+    ("", _("Guess from the file")),
+    ("yaml", "YAML"),
+    ("json", "JSON"),
+]
+
+
+class ImportForm(forms.Form):
+    """A job file, uploaded or pasted; the plan page sends its text back to be applied."""
+
+    file = forms.FileField(label=_("File"), required=False)
+    text = forms.CharField(
+        label=_("Or paste it here"),
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "false", "class": "mono"}),
+    )
+    format = forms.ChoiceField(label=_("Format"), choices=FILE_FORMAT_CHOICES, required=False)
+    delete_missing = forms.BooleanField(
+        label=_("Delete the jobs that are not in the file"), required=False
+    )
+    # Set by the plan page: the jobs as they were when the plan was made.
+    fingerprint = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+
+    def clean(self) -> dict[str, Any]:
+        from jobs.job_files import guess_format
+        from jobs.services.transfer import MAX_FILE_BYTES
+
+        data = super().clean()
+        upload = data.get("file")
+        if upload is not None:
+            if upload.size > MAX_FILE_BYTES:
+                self.add_error("file", _("The file is larger than 2 MB; import it in parts."))
+                return data
+            try:
+                data["text"] = upload.read().decode("utf-8")
+            except UnicodeDecodeError:
+                self.add_error("file", _("The file must be UTF-8 text."))
+                return data
+        if not (data.get("text") or "").strip():
+            self.add_error("text", _("Choose a file or paste its content."))
+            return data
+        data["format"] = data.get("format") or guess_format(
+            data["text"], upload.name if upload is not None else ""
+        )
+        return data
+
+    @property
+    def source_field(self) -> str:
+        """Where a problem in the file is shown: at the upload, or at the pasted text."""
+        return "file" if self.files.get("file") else "text"

@@ -10,6 +10,7 @@ from jobs.views import (
     ledger,
     profile,
     runs,
+    transfer,
     versions,
 )
 
@@ -47,6 +48,9 @@ urlpatterns = [
     path("jobs/", jobs.job_list, name="job_list"),
     path("jobs/bulk/", jobs.job_bulk, name="job_bulk"),
     path("jobs/new/", job_forms.job_create, name="job_create"),
+    path("jobs/export/", transfer.jobs_export, name="jobs_export"),
+    path("jobs/import/", transfer.job_import, name="job_import"),
+    path("jobs/import/apply/", transfer.job_import_apply, name="job_import_apply"),
     path("jobs/fields/", job_forms.job_kind_fields, name="job_kind_fields"),
     path("jobs/preview/", job_forms.schedule_preview, name="schedule_preview"),
     path("jobs/chain-options/", job_forms.chain_options, name="chain_options"),

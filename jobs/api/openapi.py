@@ -104,6 +104,14 @@ def operation(
     return result
 
 
+def file_types(operation: Schema, *, response: int | None = None) -> Schema:
+    """A job file travels as JSON or YAML, with the same structure."""
+    content = operation["responses"][str(response)] if response else operation["requestBody"]
+    schema = content["content"]["application/json"]["schema"]
+    content["content"]["application/yaml"] = {"schema": schema}
+    return operation
+
+
 def paths() -> Schema:
     job, run = path_id("job_id"), path_id("run_id")
     job_filters = [
@@ -127,6 +135,52 @@ def paths() -> Schema:
                 parameters=[IDEMPOTENCY_KEY],
                 body=ref("JobInput"),
             ),
+        },
+        "/api/v1/jobs/export": {
+            "get": file_types(
+                operation(
+                    "Export jobs as a file (JSON or YAML)",
+                    "jobs",
+                    {200: ref("JobFile")},
+                    (400, 404),
+                    parameters=[
+                        query(
+                            "format", {"type": "string", "enum": ["json", "yaml"]}, "Default json."
+                        ),
+                        {
+                            "name": "name",
+                            "in": "query",
+                            "schema": {"type": "array", "items": STRING},
+                            "style": "form",
+                            "explode": True,
+                            "description": "Only these jobs (repeatable); all when left out.",
+                        },
+                    ],
+                ),
+                response=200,
+            )
+        },
+        "/api/v1/jobs/import": {
+            "post": file_types(
+                operation(
+                    "Import a job file: the plan, and with apply=true the import itself",
+                    "jobs",
+                    {200: ref("ImportPlan")},
+                    (409,),
+                    parameters=[
+                        query("apply", {"type": "boolean"}, "Write; without it, only the plan."),
+                        query(
+                            "delete_missing", {"type": "boolean"}, "Delete jobs not in the file."
+                        ),
+                        query(
+                            "fingerprint",
+                            {"type": "string", "maxLength": 64},
+                            "From the plan: refuse to apply if jobs changed since.",
+                        ),
+                    ],
+                    body=ref("JobFile"),
+                ),
+            )
         },
         "/api/v1/jobs/{job_id}": {
             "parameters": [job],

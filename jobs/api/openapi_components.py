@@ -22,7 +22,8 @@ from jobs.api.fields import (
 )
 from jobs.api.ledger import MAX_JOBS
 from jobs.api.serializers import PAUSE
-from jobs.models import Executor, Notification, Run
+from jobs.models import Executor, Job, Notification, Run
+from jobs.services.transfer import FILE_VERSION
 from jobs.slot_fates import Fate
 
 Schema = dict[str, Any]
@@ -36,6 +37,17 @@ EXAMPLES: dict[str, Schema] = {
         "schedule": "30 2 * * *",
         "timezone": "Europe/Berlin",
         "labels": {"team": "data"},
+    },
+    "job_file": {
+        "version": FILE_VERSION,
+        "jobs": {
+            "Nightly report": {
+                "kind": "task",
+                "config": {"task": "demo.echo", "params": {"message": "report sent"}},
+                "schedule": "30 2 * * *",
+                "timezone": "Europe/Berlin",
+            }
+        },
     },
     "executor": {
         "name": "billing",
@@ -208,6 +220,57 @@ def notification_output() -> Schema:
     )
 
 
+def job_file() -> Schema:
+    # Loose on purpose: the entry's fields are checked by the services, one message per field
+    # with its line (docs/import-export.md lists them); the schema promises the file's frame.
+    entry = obj(
+        {
+            "kind": {"type": "string", "enum": list(Job.Kind.values)},
+            "schedule": STRING,
+            "config": {"type": "object", "description": "The kind's settings."},
+            "state": {"type": "string", "enum": list(Job.State.values)},
+        },
+        ["kind", "schedule"],
+        description="A job's definition and state; its name is its key in `jobs`.",
+    )
+    return obj(
+        {
+            "version": {"type": "integer", "enum": [FILE_VERSION]},
+            "jobs": {"type": "object", "additionalProperties": entry},
+        },
+        additionalProperties=False,
+    )
+
+
+def import_plan() -> Schema:
+    actions = ("create", "change", "unchanged", "delete")
+    change = {"type": "array", "items": {}, "minItems": 2, "maxItems": 2}
+    planned = obj(
+        {
+            "name": STRING,
+            "action": {"type": "string", "enum": list(actions)},
+            "line": nullable(INTEGER),
+            "changes": {
+                "type": "object",
+                "additionalProperties": change,
+                "description": "Field → [before, after]; secrets masked.",
+            },
+        }
+    )
+    return obj(
+        {
+            "applied": {"type": "boolean"},
+            "fingerprint": {
+                "type": "string",
+                "description": "Send it back with `apply=true` to refuse if jobs changed since.",
+            },
+            "delete_missing": {"type": "boolean"},
+            "counts": obj({action: INTEGER for action in actions}),
+            "jobs": {"type": "array", "items": planned},
+        }
+    )
+
+
 def page(item: Schema) -> Schema:
     return obj(
         {
@@ -297,6 +360,8 @@ def components() -> Schema:
             "example": {"spec": "*/15 * * * *", "job": "demo.noop"},
         },
         "Empty": obj({}, additionalProperties=False),
+        "JobFile": {**job_file(), "example": EXAMPLES["job_file"]},
+        "ImportPlan": import_plan(),
         **ledger_components(),
     }
 

@@ -2,11 +2,13 @@
 
 from django.urls import path, re_path
 
-from jobs.api import docs, executors, ledger, views
+from jobs.api import docs, executors, ledger, transfer, views
 
 app_name = "api"
 urlpatterns = [
     path("jobs", views.jobs_collection, name="jobs"),
+    path("jobs/export", transfer.jobs_export, name="jobs_export"),
+    path("jobs/import", transfer.jobs_import, name="jobs_import"),
     path("jobs/<int:job_id>", views.job_item, name="job"),
     path("jobs/<int:job_id>/pause", views.job_pause, name="job_pause"),
     path("jobs/<int:job_id>/resume", views.job_resume, name="job_resume"),

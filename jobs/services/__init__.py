@@ -7,6 +7,7 @@ management commands call these, so they all behave the same.
 - executors: services that register their own HTTP jobs;
 - encryption: re-encrypting the secrets in job settings with the current key.
 - chains: the jobs a job starts when its runs end (checked and saved for job_create/job_update).
+- transfer: job definitions exported to a file, and files imported (planned, then applied).
 """
 
 from jobs.services.accounts import (
@@ -51,6 +52,13 @@ from jobs.services.reruns import (
     run_slot_rerun,
     runs_rerun_failed,
     slot_run_id,
+from jobs.services.transfer import (
+    ImportPlan,
+    JobFileError,
+    PlannedJob,
+    jobs_export,
+    jobs_import_apply,
+    jobs_import_plan,
 )
 
 __all__ = [
@@ -61,11 +69,14 @@ __all__ = [
     "DEFINITION_FIELDS",
     "EXECUTOR_JOB_FIELDS",
     "FAILED_STATES",
-    "MAX_HEARTBEAT_SECONDS",
     "MAX_RERUNS",
     "MAX_RERUN_PERIOD",
     "RERUNNABLE_STATES",
     "RerunPlan",
+    "ImportPlan",
+    "JobFileError",
+    "MAX_HEARTBEAT_SECONDS",
+    "PlannedJob",
     "api_token_authenticate",
     "api_token_create",
     "api_token_revoke",
@@ -83,6 +94,9 @@ __all__ = [
     "job_resume",
     "job_run_now",
     "job_update",
+    "jobs_export",
+    "jobs_import_apply",
+    "jobs_import_plan",
     "jobs_resume_due",
     "profile_update",
     "run_cancel",

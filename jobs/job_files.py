@@ -1,0 +1,219 @@
+"""Job files as text: JSON or YAML in, mappings that remember the line of each key out.
+
+An import refuses a whole file for one bad entry, and the message must say where it is. YAML
+nodes carry their position (`yaml.compose`); for JSON the object parser below records where each
+key starts. Both formats also refuse a key given twice, which `json.loads` and PyYAML's loader
+would otherwise resolve silently by keeping the last one.
+
+Only PyYAML's safe loader and dumper are used: a file can never name a Python object.
+"""
+
+import bisect
+import json
+import math
+import re
+from datetime import date, datetime
+from json.decoder import JSONDecodeError
+from json.scanner import py_make_scanner
+from typing import Any
+
+import yaml
+from django.utils.translation import gettext as _
+
+FORMATS = ("json", "yaml")
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+class FileSyntaxError(ValueError):
+    """The text is not a readable file of its format; `line` is 1-based."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+class LineMap(dict[str, Any]):
+    """A mapping read from a file, with the line of each key and of the mapping itself."""
+
+    def __init__(self, pairs: list[tuple[Any, Any, int]], line: int) -> None:
+        super().__init__()
+        self.line = line
+        self.lines: dict[Any, int] = {}
+        self.repeated: list[tuple[Any, int]] = []
+        for key, value, key_line in pairs:
+            if key in self.lines:
+                self.repeated.append((key, key_line))
+            self.lines.setdefault(key, key_line)
+            self[key] = value
+
+    def line_of(self, key: Any) -> int:
+        return self.lines.get(key, self.line)
+
+
+def guess_format(text: str, name: str = "") -> str:
+    lowered = name.lower()
+    if lowered.endswith(".json"):
+        return "json"
+    if lowered.endswith((".yaml", ".yml")):
+        return "yaml"
+    return "json" if text.lstrip().startswith(("{", "[")) else "yaml"
+
+
+def read(text: str, fmt: str) -> Any:
+    """The file's content, every mapping in it a LineMap; FileSyntaxError if it is unreadable."""
+    data = _read_json(text) if fmt == "json" else _read_yaml(text)
+    problem = _text_problem(data)
+    if problem:
+        raise FileSyntaxError(*problem)
+    return data
+
+
+def write(data: Any, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+# --- JSON ----------------------------------------------------------------------------------------
+
+
+class _PositionDecoder(json.JSONDecoder):
+    def __init__(self, text: str) -> None:
+        super().__init__(parse_constant=_reject_constant)
+        self._newlines = [i for i, char in enumerate(text) if char == "\n"]
+        self.parse_object = self._parse_object
+        # The C scanner calls its own object parser; the Python one calls ours.
+        self.scan_once = py_make_scanner(self)
+
+    def line_at(self, index: int) -> int:
+        return bisect.bisect_left(self._newlines, index) + 1
+
+    def _parse_object(self, s_and_end: tuple[str, int], strict: bool, scan_once: Any, *_: Any):
+        text, end = s_and_end
+        start = end - 1
+        pairs: list[tuple[Any, Any, int]] = []
+        end = _WHITESPACE.match(text, end).end()
+        if text[end : end + 1] == "}":
+            return LineMap(pairs, self.line_at(start)), end + 1
+        while True:
+            if text[end : end + 1] != '"':
+                expected = "Expecting property name enclosed in double quotes"
+                raise JSONDecodeError(expected, text, end)
+            key_at = end
+            key, end = json.decoder.scanstring(text, end + 1, strict)
+            end = _WHITESPACE.match(text, end).end()
+            if text[end : end + 1] != ":":
+                raise JSONDecodeError("Expecting ':' delimiter", text, end)
+            end = _WHITESPACE.match(text, end + 1).end()
+            try:
+                value, end = scan_once(text, end)
+            except StopIteration as err:
+                raise JSONDecodeError("Expecting value", text, err.value) from None
+            pairs.append((key, value, self.line_at(key_at)))
+            end = _WHITESPACE.match(text, end).end()
+            delimiter = text[end : end + 1]
+            end += 1
+            if delimiter == "}":
+                return LineMap(pairs, self.line_at(start)), end
+            if delimiter != ",":
+                raise JSONDecodeError("Expecting ',' delimiter", text, end - 1)
+            end = _WHITESPACE.match(text, end).end()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _read_json(text: str) -> Any:
+    decoder = _PositionDecoder(text)
+    try:
+        return decoder.decode(text)
+    except JSONDecodeError as exc:
+        raise FileSyntaxError(
+            _("This is not valid JSON: %(error)s.") % {"error": exc.msg}, exc.lineno
+        ) from None
+    except (ValueError, RecursionError) as exc:
+        raise FileSyntaxError(_("This is not valid JSON: %(error)s.") % {"error": exc}) from None
+
+
+# --- YAML ----------------------------------------------------------------------------------------
+
+
+def _read_yaml(text: str) -> Any:
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        return _from_node(loader, node, {}) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or str(exc)
+        raise FileSyntaxError(
+            _("This is not valid YAML: %(error)s.") % {"error": problem},
+            mark.line + 1 if mark else None,
+        ) from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise FileSyntaxError(_("This is not valid YAML: %(error)s.") % {"error": exc}) from None
+    finally:
+        loader.dispose()
+
+
+def _from_node(loader: yaml.SafeLoader, node: yaml.Node, built: dict[int, Any]) -> Any:
+    # An alias is the same node again: build it once, or a few nested aliases ("billion
+    # laughs") would take forever.
+    if id(node) in built:
+        return built[id(node)]
+    if isinstance(node, yaml.MappingNode):
+        pairs = []
+        for key_node, value_node in node.value:
+            key = _from_node(loader, key_node, built)
+            if isinstance(key, list | dict):
+                raise FileSyntaxError(_("A key must be text."), key_node.start_mark.line + 1)
+            value = _from_node(loader, value_node, built)
+            pairs.append((key, value, key_node.start_mark.line + 1))
+        built[id(node)] = LineMap(pairs, node.start_mark.line + 1)
+        return built[id(node)]
+    if isinstance(node, yaml.SequenceNode):
+        built[id(node)] = [_from_node(loader, item, built) for item in node.value]
+        return built[id(node)]
+    value = loader.construct_object(node, deep=True)
+    # YAML reads an unquoted 2030-01-31 as a date: as text, it goes where JSON's text goes, and
+    # the fields that take an instant parse it (and refuse one without an offset).
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if value is not None and not isinstance(value, str | int | float):
+        raise FileSyntaxError(
+            _("Only text, numbers, true/false, null, lists and mappings can be used here."),
+            node.start_mark.line + 1,
+        )
+    return value
+
+
+# --- text every database stores ------------------------------------------------------------------
+
+
+def _text_problem(value: Any, line: int | None = None) -> tuple[str, int | None] | None:
+    # NUL is refused by PostgreSQL, a lone surrogate cannot be encoded at all: refused here, with
+    # the line it is on, rather than by the database half-way through an import.
+    if isinstance(value, str):
+        if "\x00" in value:
+            return _("Text must not contain NUL characters."), line
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return _("Text must be valid Unicode (no lone surrogates)."), line
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return _("Numbers must be finite."), line
+    if isinstance(value, LineMap):
+        for key, item in value.items():
+            where = value.line_of(key)
+            problem = _text_problem(key, where) or _text_problem(item, where)
+            if problem:
+                return problem
+    elif isinstance(value, list):
+        for item in value:
+            problem = _text_problem(item, line)
+            if problem:
+                return problem
+    return None

@@ -1,0 +1,543 @@
+"""Job definitions to a file and back: export, plan an import, apply it (docs/import-export.md).
+
+An import is all or nothing. Planning runs the whole file through the very services that apply
+it (job_create, job_update, job_pause, job_resume, job_delete) inside a transaction that is then
+rolled back, so a plan cannot promise what applying would refuse: roles, validation, the secret
+placeholder and the diff are the services' own, and nothing of the dry run is kept. Applying
+repeats it for real, and refuses when the jobs changed since the plan the person approved.
+"""
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.exceptions import (
+    NON_FIELD_ERRORS,
+    FieldDoesNotExist,
+    PermissionDenied,
+    ValidationError,
+)
+from django.db import models, transaction
+from django.db.backends.base.operations import BaseDatabaseOperations
+from django.utils.translation import gettext as _
+
+from jobs import job_files
+from jobs.audit import SECRET_MASK, diff, masked_definition
+from jobs.job_files import FileSyntaxError, LineMap
+from jobs.models import Job
+from jobs.permissions import require
+from jobs.services.jobs import (
+    DEFINITION_FIELDS,
+    Actor,
+    job_create,
+    job_definition,
+    job_delete,
+    job_pause,
+    job_resume,
+    job_update,
+)
+
+FILE_VERSION = 1
+# The confirm step sends the file back as a form field, which Django caps at 2.5 MB.
+MAX_FILE_BYTES = 2_000_000
+STATE_FIELDS = ("state", "paused_until", "pause_note")
+# What one job's entry may hold: its definition (named by its key in the file) and its state.
+ENTRY_FIELDS = tuple(name for name in DEFINITION_FIELDS if name != "name") + STATE_FIELDS
+REQUIRED_FIELDS = ("kind", "schedule")
+NEW_JOB_STATE = {"state": Job.State.ACTIVE, "paused_until": None, "pause_note": ""}
+INTEGER_RANGES = BaseDatabaseOperations.integer_field_ranges
+# The pause service names its arguments differently from the job's fields.
+PAUSE_ERROR_FIELDS = {"until": "paused_until", "note": "pause_note"}
+
+
+class JobFileError(ValidationError):
+    """A file refused, with where: the line, the job (its name) and the field, when known."""
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        line: int | None = None,
+        job: str | None = None,
+        field: str | None = None,
+        code: str = "invalid_file",
+    ) -> None:
+        inner = ", ".join(
+            part
+            for part in (_("job “%(name)s”") % {"name": job} if job is not None else "", field)
+            if part
+        )
+        if line is not None:
+            where = _("Line %(line)d") % {"line": line} + (f" ({inner})" if inner else "")
+        else:
+            where = inner
+        super().__init__(f"{where}: {detail}" if where else detail, code=code)
+        self.detail = detail
+        self.line = line
+        self.job = job
+        self.field = field
+
+    @property
+    def path(self) -> str:
+        """Where the problem is, as a key: `jobs.<name>.<field>`, `version`, or `file`."""
+        if self.job is not None:
+            return ".".join(part for part in ("jobs", self.job, self.field) if part)
+        return self.field or "file"
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    name: str
+    action: str  # "create", "change", "unchanged" or "delete"
+    changes: dict[str, list[Any]] = field(default_factory=dict)
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    jobs: list[PlannedJob]
+    # Of the jobs as they were when the plan was made: applying it refuses if they changed.
+    fingerprint: str
+    delete_missing: bool
+    applied: bool
+
+    def of(self, action: str) -> list[PlannedJob]:
+        return [job for job in self.jobs if job.action == action]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        actions = ("create", "change", "unchanged", "delete")
+        return {action: len(self.of(action)) for action in actions}
+
+    @property
+    def writes(self) -> bool:
+        return any(job.action != "unchanged" for job in self.jobs)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "applied": self.applied,
+            "fingerprint": self.fingerprint,
+            "delete_missing": self.delete_missing,
+            "counts": self.counts,
+            "jobs": [
+                {"name": job.name, "action": job.action, "line": job.line, "changes": job.changes}
+                for job in self.jobs
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class _Entry:
+    name: str
+    line: int
+    body: LineMap
+    values: dict[str, Any]
+
+
+# --- export --------------------------------------------------------------------------------------
+
+
+def jobs_export(
+    *,
+    actor: Actor,
+    fmt: str = "yaml",
+    names: list[str] | None = None,
+    ids: list[int] | None = None,
+) -> str:
+    """The jobs as a file: all of them, or those named (`names`) or picked (`ids`)."""
+    require(actor, "view")
+    if fmt not in job_files.FORMATS:
+        raise ValidationError({"format": _("Choose json or yaml.")}, code="invalid")
+    jobs = Job.objects.order_by("name")
+    if names:
+        jobs = jobs.filter(name__in=names)
+        missing = sorted(set(names) - {job.name for job in jobs})
+        if missing:
+            message = _("There is no job named %(names)s.") % {"names": ", ".join(missing)}
+            raise ValidationError({"name": ValidationError(message, code="not_found")})
+    if ids:
+        jobs = jobs.filter(pk__in=ids)
+    document = {"version": FILE_VERSION, "jobs": {job.name: export_entry(job) for job in jobs}}
+    return job_files.write(document, fmt)
+
+
+def export_entry(job: Job) -> dict[str, Any]:
+    # Secrets leave as the mask: an import keeps the stored value where it finds the mask.
+    definition = masked_definition(job_definition(job))
+    entry = {name: value for name, value in definition.items() if name != "name"}
+    entry["state"] = job.state
+    entry["paused_until"] = job.paused_until.isoformat() if job.paused_until else None
+    entry["pause_note"] = job.pause_note
+    return entry
+
+
+# --- import --------------------------------------------------------------------------------------
+
+
+def _fingerprint() -> str:
+    """Changes whenever a job is added, removed, edited, paused or resumed."""
+    rows = Job.objects.select_for_update().order_by("pk")
+    values = rows.values_list("pk", "name", "version", "state", "paused_until", "pause_note")
+    return hashlib.sha256(repr(list(values)).encode()).hexdigest()[:32]
+
+
+def jobs_import_plan(
+    *, actor: Actor, text: str, fmt: str, delete_missing: bool = False
+) -> ImportPlan:
+    """What importing `text` would do, job by job. Nothing is kept."""
+    require(actor, "edit")
+    entries = read_entries(text, fmt)
+    with transaction.atomic():
+        fingerprint = _fingerprint()
+        planned = _import(actor, entries, delete_missing)
+        transaction.set_rollback(True)
+    return ImportPlan(planned, fingerprint, delete_missing, applied=False)
+
+
+@transaction.atomic
+def jobs_import_apply(
+    *,
+    actor: Actor,
+    text: str,
+    fmt: str,
+    delete_missing: bool = False,
+    fingerprint: str | None = None,
+) -> ImportPlan:
+    """Import `text` in one transaction; with `fingerprint`, only if no job changed since."""
+    require(actor, "edit")
+    entries = read_entries(text, fmt)
+    if fingerprint is not None and fingerprint != _fingerprint():
+        raise ValidationError(
+            _(
+                "The jobs have changed since this plan was made. Check the new plan and "
+                "confirm again."
+            ),
+            code="conflict",
+        )
+    planned = _import(actor, entries, delete_missing)
+    return ImportPlan(planned, _fingerprint(), delete_missing, applied=True)
+
+
+def _import(actor: Actor, entries: list[_Entry], delete_missing: bool) -> list[PlannedJob]:
+    existing = {job.name: job for job in Job.objects.all()}
+    planned = [_import_entry(actor, entry, existing.get(entry.name)) for entry in entries]
+    if delete_missing:
+        in_file = {entry.name for entry in entries}
+        for name, job in sorted(existing.items()):
+            if name not in in_file:
+                try:
+                    job_delete(actor=actor, job=job)
+                except PermissionDenied as exc:
+                    raise JobFileError(str(exc), job=name, code="forbidden") from None
+                planned.append(PlannedJob(name, "delete"))
+    return planned
+
+
+def _import_entry(actor: Actor, entry: _Entry, job: Job | None) -> PlannedJob:
+    definition = _definition(entry, job)
+    before = job_definition(job) if job is not None else {}
+    state_before = _state(job) if job is not None else NEW_JOB_STATE
+    try:
+        if job is None:
+            job = job_create(actor=actor, name=entry.name, **definition)
+        else:
+            job = job_update(actor=actor, job=job, **definition)
+        job = _apply_state(actor, job, entry.values)
+    except ValidationError as exc:
+        raise _entry_error(entry, exc) from None
+    except PermissionDenied as exc:
+        raise JobFileError(str(exc), line=entry.line, job=entry.name, code="forbidden") from None
+    changes = diff(before, job_definition(job))
+    state_after = _state(job)
+    for name in STATE_FIELDS:
+        if state_before[name] != state_after[name]:
+            changes[name] = [state_before[name], state_after[name]]
+    if not before:
+        action = "create"
+    else:
+        action = "change" if changes else "unchanged"
+    return PlannedJob(entry.name, action, dict(sorted(changes.items())), entry.line)
+
+
+def _state(job: Job) -> dict[str, Any]:
+    until = job.paused_until.isoformat() if job.paused_until else None
+    return {"state": job.state, "paused_until": until, "pause_note": job.pause_note}
+
+
+def _apply_state(actor: Actor, job: Job, values: dict[str, Any]) -> Job:
+    # Pausing is its own service (with its own checks and audit entry), not part of an edit.
+    state = values.get("state", Job.State.ACTIVE)
+    if state == Job.State.ACTIVE:
+        return job_resume(actor=actor, job=job) if job.state == Job.State.PAUSED else job
+    until, note = values.get("paused_until"), values.get("pause_note") or ""
+    if (job.state, job.paused_until, job.pause_note) == (state, until, note):
+        return job
+    return job_pause(actor=actor, job=job, until=until, note=note)
+
+
+def _definition(entry: _Entry, job: Job | None) -> dict[str, Any]:
+    """The service's keyword arguments: the file is the whole truth, left-out fields default."""
+    definition: dict[str, Any] = {}
+    for name in DEFINITION_FIELDS:
+        if name == "name":
+            continue
+        if name in entry.values:
+            definition[name] = entry.values[name]
+            continue
+        try:
+            definition[name] = Job._meta.get_field(name).get_default()
+        except FieldDoesNotExist:
+            pass
+    if definition.get("kind") == Job.Kind.HTTP and isinstance(definition.get("config"), dict):
+        definition["config"] = _unmask_headers(entry, definition["config"], job)
+    return definition
+
+
+def _unmask_headers(entry: _Entry, config: dict[str, Any], job: Job | None) -> dict[str, Any]:
+    headers = config.get("headers")
+    if not isinstance(headers, dict):
+        return config
+    stored: dict[str, str] = {}
+    if job is not None and job.kind == Job.Kind.HTTP:
+        stored = {k.lower(): v for k, v in (job.config.get("headers") or {}).items()}
+    result = {}
+    for name, value in headers.items():
+        if value == SECRET_MASK:
+            if not isinstance(name, str) or name.lower() not in stored:
+                raise JobFileError(
+                    _(
+                        "“%(mask)s” stands for a secret already saved in a job of this name; "
+                        "give the real value here."
+                    )
+                    % {"mask": SECRET_MASK},
+                    line=_config_line(entry, "headers", name),
+                    job=entry.name,
+                    field=f"config.headers.{name}",
+                )
+            value = stored[name.lower()]
+        result[name] = value
+    return {**config, "headers": result}
+
+
+def _config_line(entry: _Entry, *keys: Any) -> int:
+    line = entry.body.line_of("config") if "config" in entry.body else entry.line
+    node: Any = entry.body.get("config")
+    for key in keys:
+        if not isinstance(node, LineMap) or key not in node:
+            break
+        line = node.line_of(key)
+        node = node[key]
+    return line
+
+
+def _entry_error(entry: _Entry, exc: ValidationError) -> JobFileError:
+    items = exc.error_dict.items() if hasattr(exc, "error_dict") else [(NON_FIELD_ERRORS, exc)]
+    problems = []
+    for key, errors in items:
+        error_list = errors.error_list if isinstance(errors, ValidationError) else errors
+        message = " ".join(m for error in error_list for m in error.messages)
+        name = PAUSE_ERROR_FIELDS.get(key, key)
+        if name == NON_FIELD_ERRORS:
+            problems.append((entry.line, None, message))
+        elif name in ENTRY_FIELDS or name == "name":
+            line = entry.body.line_of(name) if name in entry.body else entry.line
+            problems.append((line, None if name == "name" else name, message))
+        else:
+            # The kind's settings report their own keys (`url`, `task`): they live in `config`.
+            problems.append((_config_line(entry, name), f"config.{name}", message))
+    line, field_name, message = min(problems, key=lambda problem: problem[0])
+    return JobFileError(message, line=line, job=entry.name, field=field_name)
+
+
+# --- reading the file ----------------------------------------------------------------------------
+
+
+def read_entries(text: str, fmt: str) -> list["_Entry"]:
+    if fmt not in job_files.FORMATS:
+        raise JobFileError(_("Choose json or yaml."), field="format")
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        raise JobFileError(
+            _("The file is larger than %(n)d bytes; import it in parts.") % {"n": MAX_FILE_BYTES}
+        )
+    if not text.strip():
+        raise JobFileError(_("The file is empty."))
+    try:
+        data = job_files.read(text, fmt)
+    except FileSyntaxError as exc:
+        raise JobFileError(exc.message, line=exc.line) from None
+    if not isinstance(data, LineMap):
+        raise JobFileError(
+            _("The file must be a mapping with “version” and “jobs”."), line=_first_line(text)
+        )
+    _refuse_repeats(data, None, deep=False)
+    for key in data:
+        if key not in ("version", "jobs"):
+            raise JobFileError(
+                _("Unknown key “%(key)s”: a file has only “version” and “jobs”.") % {"key": key},
+                line=data.line_of(key),
+                field=str(key),
+            )
+    _check_version(data)
+    jobs = data.get("jobs")
+    if not isinstance(jobs, LineMap):
+        raise JobFileError(
+            _("“jobs” must be a mapping of job names to their definitions.")
+            if "jobs" in data
+            else _("The file has no “jobs”."),
+            line=data.line_of("jobs"),
+            field="jobs",
+        )
+    for name, line in jobs.repeated:
+        raise JobFileError(
+            _("This job is in the file twice (first on line %(first)d).")
+            % {"first": jobs.line_of(name)},
+            line=line,
+            job=str(name),
+        )
+    return [_read_entry(name, body, jobs.line_of(name)) for name, body in jobs.items()]
+
+
+def _first_line(text: str) -> int:
+    stripped = text.lstrip()
+    return text[: len(text) - len(stripped)].count("\n") + 1
+
+
+def _check_version(data: LineMap) -> None:
+    if "version" not in data:
+        raise JobFileError(
+            _("The file has no “version”; this server reads version %(version)d.")
+            % {"version": FILE_VERSION},
+            line=data.line,
+            field="version",
+        )
+    version = data["version"]
+    if type(version) is not int or version != FILE_VERSION:
+        raise JobFileError(
+            _("Version %(got)s is not one this server reads: it reads version %(version)d.")
+            % {"got": repr(version), "version": FILE_VERSION},
+            line=data.line_of("version"),
+            field="version",
+        )
+
+
+def _refuse_repeats(
+    mapping: LineMap, job: str | None, prefix: str = "", *, deep: bool = True
+) -> None:
+    for key, line in mapping.repeated:
+        raise JobFileError(
+            _("“%(key)s” is given twice (first on line %(first)d).")
+            % {"key": key, "first": mapping.line_of(key)},
+            line=line,
+            job=job,
+            field=f"{prefix}{key}",
+        )
+    for key, value in mapping.items() if deep else ():
+        if isinstance(value, LineMap):
+            _refuse_repeats(value, job, f"{prefix}{key}.")
+
+
+def _read_entry(name: Any, body: Any, line: int) -> _Entry:
+    if not isinstance(name, str) or not name.strip():
+        raise JobFileError(_("A job's name must be text."), line=line, job=str(name))
+    if not isinstance(body, LineMap):
+        raise JobFileError(
+            _("A job must be a mapping of its fields, e.g. kind: task."), line=line, job=name
+        )
+    _refuse_repeats(body, name)
+    values: dict[str, Any] = {}
+    for key, value in body.items():
+        if key not in ENTRY_FIELDS:
+            raise JobFileError(
+                _("Unknown field. A job has: %(fields)s.") % {"fields": ", ".join(ENTRY_FIELDS)},
+                line=body.line_of(key),
+                job=name,
+                field=str(key),
+            )
+        try:
+            values[key] = _typed(key, value)
+        except ValueError as exc:
+            raise JobFileError(str(exc), line=body.line_of(key), job=name, field=key) from None
+    for required in REQUIRED_FIELDS:
+        if required not in values:
+            raise JobFileError(_("This field is required."), line=line, job=name, field=required)
+    return _Entry(name, line, body, values)
+
+
+def _typed(name: str, value: Any) -> Any:
+    """`value` as the model field `name` takes it, or ValueError saying what was expected.
+
+    Types only, from the model's own fields (so fields added to the definition later are checked
+    too); what a value means (a schedule, a task, a URL) is the services' to check.
+    """
+    try:
+        model_field = Job._meta.get_field(name)
+    except FieldDoesNotExist:
+        return _plain(value)
+    if value is None:
+        if model_field.null:
+            return None
+        raise ValueError(_("This field may not be null."))
+    if isinstance(model_field, models.DateTimeField):
+        return _instant(value)
+    if isinstance(model_field, models.BooleanField):
+        if not isinstance(value, bool):
+            raise ValueError(_("Expected true or false."))
+    elif isinstance(model_field, models.IntegerField):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(_("Expected a whole number."))
+        # The narrowest column of any supported database (SQLite would store more).
+        low, high = INTEGER_RANGES.get(model_field.get_internal_type(), (None, None))
+        if low is not None and not low <= value <= high:
+            raise ValueError(
+                _("Expected a number from %(min)d to %(max)d.") % {"min": low, "max": high}
+            )
+    elif isinstance(model_field, models.CharField | models.TextField):
+        if not isinstance(value, str):
+            raise ValueError(_("Expected text."))
+    elif isinstance(model_field, models.JSONField) and name in ("config", "labels"):
+        if not isinstance(value, dict):
+            raise ValueError(_("Expected a mapping."))
+    if model_field.choices and value not in {choice for choice, _label in model_field.choices}:
+        raise ValueError(
+            _("“%(value)s” is not one of: %(choices)s.")
+            % {"value": value, "choices": ", ".join(str(c) for c, _label in model_field.choices)}
+        )
+    return _plain(value)
+
+
+def _instant(value: Any) -> datetime:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            value = None
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise ValueError(
+            _("Expected an ISO-8601 date-time with an offset, e.g. %(example)s.")
+            % {"example": "2030-01-31T09:00:00+01:00"}
+        )
+    # Stored in UTC: a time written with another offset is the same instant, not a change.
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(_("This date-time is out of range.")) from None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+__all__ = [
+    "FILE_VERSION",
+    "ImportPlan",
+    "JobFileError",
+    "PlannedJob",
+    "jobs_export",
+    "jobs_import_apply",
+    "jobs_import_plan",
+]
