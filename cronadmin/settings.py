@@ -3,7 +3,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from cronadmin.env import env_bool, env_float, env_int, env_list, env_str
+from cronadmin.env import env_bool, env_choice, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -105,13 +105,26 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+# json: one object per line (timestamp, level, logger, message, job_id, run_id, node, exception)
+# for log collectors; text stays the default for people reading a terminal.
+LOG_FORMAT = env_choice("LOG_FORMAT", "text", ("text", "json"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"run_context": {"()": "jobs.log_context.RunContextFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"},
+        "text": {
+            "format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s%(run_context)s"
+        },
+        "json": {"()": "jobs.log_context.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["run_context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "cronadmin": {"level": LOG_LEVEL, "propagate": True},
@@ -140,3 +153,7 @@ CRONADMIN_SHUTDOWN_GRACE_SECONDS = env_float("CRONADMIN_SHUTDOWN_GRACE_SECONDS",
 CRONADMIN_MISFIRE_GRACE_SECONDS = env_float("CRONADMIN_MISFIRE_GRACE_SECONDS", 30.0, minimum=0)
 CRONADMIN_MISFIRE_MAX_SLOTS = env_int("CRONADMIN_MISFIRE_MAX_SLOTS", 10000, minimum=1)
 CRONADMIN_DEFAULT_TIMEOUT_SECONDS = env_int("CRONADMIN_DEFAULT_TIMEOUT_SECONDS", 3600, minimum=1)
+# /metrics (web and scheduler) asks for "Authorization: Bearer <token>" when this is set.
+CRONADMIN_METRICS_TOKEN = env_str("CRONADMIN_METRICS_TOKEN", "")
+# host:port where the scheduler process serves its own /metrics and /healthz; empty: none.
+CRONADMIN_SCHEDULER_HTTP = env_str("CRONADMIN_SCHEDULER_HTTP", "")

@@ -1,7 +1,17 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from jobs.views import audit, dashboard, executors, job_forms, jobs, profile, runs, versions
+from jobs.views import (
+    audit,
+    dashboard,
+    executors,
+    health,
+    job_forms,
+    jobs,
+    profile,
+    runs,
+    versions,
+)
 
 app_name = "jobs"
 # Django's form views also answer PUT like POST; the pages take only GET and POST.
@@ -59,4 +69,9 @@ urlpatterns = [
     path("runs/<int:pk>/retry/", runs.run_retry, name="run_retry"),
     path("audit/", audit.audit_log, name="audit_log"),
     path("executors/", executors.executor_list, name="executor_list"),
+    path("schedulers/", health.scheduler_list, name="scheduler_list"),
+    # For machines: no login, no session (see jobs/views/health.py).
+    path("healthz", health.healthz, name="healthz"),
+    path("healthz/scheduler", health.healthz_scheduler, name="healthz_scheduler"),
+    path("metrics", health.metrics_view, name="metrics"),
 ]

@@ -21,6 +21,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from jobs.models import Executor, Job, Run
+from jobs.scheduler import run_metrics
 from jobs.scheduler.specs import JobSpec
 from jobs.scheduler.workers import ActiveRun, Completion, WorkerPools
 
@@ -171,6 +172,8 @@ class Engine:
         if specs_changed:
             self.cancel_runs_of_deleted_jobs()
         for completion in completions:
+            # Counted once: a completion put back after a failed write finds no active run.
+            run_metrics.observe(completion, self.active.get(completion.run_id))
             self._forget_active(completion.run_id, completion.job_id)
         if not (slots or completions or poll or self._has_startable()):
             return
