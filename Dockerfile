@@ -16,5 +16,6 @@ ENV PATH=/venv/bin:$PATH PYTHONUNBUFFERED=1 DJANGO_SETTINGS_MODULE=cronadmin.set
 RUN python manage.py collectstatic --no-input -v0
 USER cronadmin
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/admin/login/', timeout=4)"
+# The scheduler role overrides this with `python manage.py schedulerhealth`.
+HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"
 CMD ["gunicorn", "cronadmin.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2"]
