@@ -74,6 +74,8 @@ def env_fernet_keys(name: str) -> list[str]:
                 "base64, 44 characters). Generate one with `manage.py generateencryptionkey`."
             )
     return keys
+
+
 def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     value = os.environ.get(name, "").strip()
     if value == "":

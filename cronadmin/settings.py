@@ -217,19 +217,28 @@ AXES_LOCKOUT_CALLABLE = "jobs.views.lockout.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "jobs.audit.client_ip"
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+# json: one object per line (timestamp, level, logger, message, job_id, run_id, node, exception)
+# for log collectors; text stays the default for people reading a terminal.
+LOG_FORMAT = env_choice("LOG_FORMAT", "text", ("text", "json"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"},
+    "filters": {
+        "run_context": {"()": "jobs.log_context.RunContextFilter"},
+        # Secrets of the runs in progress are masked in every line, tracebacks included.
+        "redact_secrets": {"()": "jobs.vault.RedactSecretsFilter"},
     },
-    # Secrets of the runs in progress are masked in every line, tracebacks included.
-    "filters": {"redact_secrets": {"()": "jobs.vault.RedactSecretsFilter"}},
+    "formatters": {
+        "text": {
+            "format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s%(run_context)s"
+        },
+        "json": {"()": "jobs.log_context.JsonFormatter"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["redact_secrets"],
+            "formatter": LOG_FORMAT,
+            "filters": ["run_context", "redact_secrets"],
         }
     },
     "root": {"handlers": ["console"], "level": "WARNING"},
@@ -287,3 +296,7 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 10.0, minimum=0.1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "cronadmin@localhost")
+# /metrics (web and scheduler) asks for "Authorization: Bearer <token>" when this is set.
+CRONADMIN_METRICS_TOKEN = env_str("CRONADMIN_METRICS_TOKEN", "")
+# host:port where the scheduler process serves its own /metrics and /healthz; empty: none.
+CRONADMIN_SCHEDULER_HTTP = env_str("CRONADMIN_SCHEDULER_HTTP", "")

@@ -5,6 +5,7 @@ from jobs.views import (
     audit,
     dashboard,
     executors,
+    health,
     job_forms,
     jobs,
     ledger,
@@ -77,4 +78,9 @@ urlpatterns = [
     path("runs/rerun-failed/", ledger.rerun_failed, name="rerun_failed"),
     path("audit/", audit.audit_log, name="audit_log"),
     path("executors/", executors.executor_list, name="executor_list"),
+    path("schedulers/", health.scheduler_list, name="scheduler_list"),
+    # For machines: no login, no session (see jobs/views/health.py).
+    path("healthz", health.healthz, name="healthz"),
+    path("healthz/scheduler", health.healthz_scheduler, name="healthz_scheduler"),
+    path("metrics", health.metrics_view, name="metrics"),
 ]

@@ -356,6 +356,13 @@ def paths() -> Schema:
                 (404,),
             ),
         },
+        "/api/v1/schedulers": {
+            "get": operation(
+                "Scheduler nodes, the leader and a health verdict (503 when unhealthy)",
+                "service",
+                {200: ref("SchedulerHealth"), 503: ref("SchedulerHealth")},
+            )
+        },
         "/api/v1/ping": {
             "get": operation(
                 "Liveness: the web process answers",

@@ -352,6 +352,34 @@ def components() -> Schema:
             },
             "required": [*executor["required"], "jobs"],
         },
+        "SchedulerNode": obj(
+            {
+                "name": STRING,
+                "host": STRING,
+                "pid": INTEGER,
+                "leader": {"type": "boolean"},
+                "started_at": INSTANT,
+                "stopped_at": nullable(INSTANT),
+                "heartbeat_at": INSTANT,
+                "heartbeat_age_seconds": {"type": "number"},
+                "applied_change": INTEGER,
+                "applied_at": nullable(INSTANT),
+                "change_delay_seconds": nullable({"type": "number"}),
+            }
+        ),
+        "SchedulerHealth": obj(
+            {
+                "healthy": {"type": "boolean"},
+                "problem": STRING,
+                "leader": nullable(STRING),
+                "term": INTEGER,
+                "lease_seconds": {"type": "number"},
+                "lease_expires_at": nullable(INSTANT),
+                "change_version": INTEGER,
+                "changed_at": nullable(INSTANT),
+                "nodes": {"type": "array", "items": ref("SchedulerNode")},
+            }
+        ),
         "CronJob": obj(
             {"job_id": INTEGER, "spec": STRING, "job": nullable(STRING), "name": STRING}
         ),

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from jobs.api import docs, executors, ledger, transfer, views
+from jobs.api import docs, executors, ledger, schedulers, transfer, views
 
 app_name = "api"
 urlpatterns = [
@@ -31,6 +31,7 @@ urlpatterns = [
         executors.executor_unregister,
         name="executor_unregister",
     ),
+    path("schedulers", schedulers.schedulers, name="schedulers"),
     path("openapi.json", docs.schema, name="openapi"),
     path("docs", docs.docs, name="docs"),
     path("docs/assets/<str:name>", docs.docs_asset, name="docs_asset"),

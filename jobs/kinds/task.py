@@ -5,6 +5,7 @@ worker of a run that times out or is cancelled. Django is set up once per worker
 """
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -17,6 +18,9 @@ from django.utils.translation import gettext_lazy as _
 
 from jobs import registry
 from jobs.kinds import task_processes
+from jobs.log_context import run_context
+
+logger = logging.getLogger("jobs.kinds.task")
 
 
 def clean_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -48,7 +52,15 @@ def worker_init(announce: SimpleQueue | None = None) -> None:
     django.setup()
 
 
-def run_in_worker(task_name: str, params: dict[str, Any], run_id: int) -> dict[str, Any]:
+def run_in_worker(
+    task_name: str, params: dict[str, Any], run_id: int, job_id: int | None = None
+) -> dict[str, Any]:
+    # Whatever the task logs names its run, like the scheduler's own lines about it.
+    with run_context(job_id, run_id):
+        return _run_task(task_name, params, run_id)
+
+
+def _run_task(task_name: str, params: dict[str, Any], run_id: int) -> dict[str, Any]:
     from django.conf import settings
     from django.db import close_old_connections
 
@@ -60,6 +72,7 @@ def run_in_worker(task_name: str, params: dict[str, Any], run_id: int) -> dict[s
         settings.CRONADMIN_OUTPUT_TAIL_BYTES,
     )
     result: dict[str, Any] = {"pid": os.getpid(), "started": time.time()}
+    logger.debug("task %s starting in worker process %d", task_name, os.getpid())
     try:
         registered = registry.get_task(task_name)
         if registered is None:

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from jobs import notifications
 from jobs.models import Executor, Job, Run
+from jobs.scheduler import run_metrics
 from jobs.scheduler.chains import create_chained_runs
 from jobs.scheduler.node import LeaseLost, fence
 from jobs.scheduler.specs import JobSpec
@@ -188,6 +189,8 @@ class Engine:
         if specs_changed:
             self.cancel_runs_of_deleted_jobs()
         for completion in completions:
+            # Counted once: a completion put back after a failed write finds no active run.
+            run_metrics.observe(completion, self.active.get(completion.run_id))
             self._forget_active(completion.run_id, completion.job_id)
         if self.lease_lost is not None:
             return

@@ -24,6 +24,7 @@ from pebble import ProcessExpired, ProcessPool
 from jobs import kinds, vault
 from jobs.kinds import task as task_kind
 from jobs.kinds.task_processes import WorkerGroups
+from jobs.log_context import run_context
 from jobs.models import Job, Run
 from jobs.output import output_path, read_output, remove_output
 
@@ -62,6 +63,8 @@ class ActiveRun:
     cancel_state: str = Run.State.CANCELLED
     # The job's secrets as they might appear in what the run prints or raises (jobs.vault).
     redacted: list[str] = field(default_factory=list)
+    # When the engine handed the run over: its start when the worker does not report one.
+    started_at: datetime = field(default_factory=timezone.now)
 
     def cancel(self, reason: str, state: str = Run.State.CANCELLED) -> None:
         if self.cancel_event.is_set():
@@ -106,10 +109,14 @@ class WorkerPools:
             # The run itself fails on it with the reason; with no clear value there is none to hide.
             active.redacted = []
         vault.watched.add(active.redacted)
+        with run_context(active.job_id, active.run_id):
+            logger.debug(
+                "run %s of job %s starting (%s)", active.run_id, active.job_id, active.kind
+            )
         if active.kind == Job.Kind.TASK:
             future = self.processes.schedule(
                 task_kind.run_in_worker,
-                args=(config["task"], config.get("params") or {}, active.run_id),
+                args=(config["task"], config.get("params") or {}, active.run_id, active.job_id),
                 timeout=active.timeout,
             )
             active.future = future
@@ -119,6 +126,10 @@ class WorkerPools:
             active.future.add_done_callback(lambda f: self._thread_done(active, f))
 
     def _task_done(self, active: ActiveRun, future: Future[Any]) -> None:
+        with run_context(active.job_id, active.run_id):
+            self._task_result(active, future)
+
+    def _task_result(self, active: ActiveRun, future: Future[Any]) -> None:
         printed = True
         try:
             result = future.result()
@@ -164,6 +175,10 @@ class WorkerPools:
             self._deliver(active, completion)
 
     def _run_in_thread(self, active: ActiveRun, config: dict[str, Any]) -> Completion:
+        with run_context(active.job_id, active.run_id):
+            return self._execute_in_thread(active, config)
+
+    def _execute_in_thread(self, active: ActiveRun, config: dict[str, Any]) -> Completion:
         from jobs.kinds import http, shell
         from jobs.output import OutputCapture
 
@@ -211,11 +226,12 @@ class WorkerPools:
         )
 
     def _thread_done(self, active: ActiveRun, future: Future[Completion]) -> None:
-        try:
-            completion = future.result()
-        except Exception as exc:
-            completion = _crashed(active, exc)
-        self._finish(active, completion)
+        with run_context(active.job_id, active.run_id):
+            try:
+                completion = future.result()
+            except Exception as exc:
+                completion = _crashed(active, exc)
+            self._finish(active, completion)
 
     def _finish(self, active: ActiveRun, completion: Completion) -> None:
         path = output_path(active.run_id)
@@ -236,6 +252,12 @@ class WorkerPools:
             completion.error = vault.redact(completion.error, active.redacted)
             completion.reason = vault.redact(completion.reason, active.redacted)
             vault.watched.remove(active.redacted)
+        self._report(completion)
+
+    def _report(self, completion: Completion) -> None:
+        logger.debug(
+            "run %s of job %s finished: %s", completion.run_id, completion.job_id, completion.state
+        )
         self.on_complete(completion)
 
     def shutdown(self) -> None:

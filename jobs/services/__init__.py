@@ -52,6 +52,7 @@ from jobs.services.reruns import (
     run_slot_rerun,
     runs_rerun_failed,
     slot_run_id,
+)
 from jobs.services.transfer import (
     ImportPlan,
     JobFileError,

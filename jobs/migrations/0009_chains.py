@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0006_executors_and_idempotency'),
+        ('jobs', '0008_run_stands_for'),
     ]
 
     operations = [

@@ -21,7 +21,7 @@ def restore_sqlite_triggers(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0006_executors_and_idempotency'),
+        ('jobs', '0009_chains'),
     ]
 
     operations = [

@@ -28,7 +28,7 @@ def fill_causes(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0006_executors_and_idempotency'),
+        ('jobs', '0007_encrypt_secrets'),
     ]
 
     operations = [
