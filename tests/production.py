@@ -1,6 +1,7 @@
 """Processes in production mode for the serving tests: the environment, manage.py commands, and a
 real gunicorn (or the container entrypoint) on a free local port."""
 
+import base64
 import http.client
 import os
 import secrets
@@ -24,6 +25,7 @@ def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     env.update(
         {
             "SECRET_KEY": secrets.token_urlsafe(50),
+            "CRONADMIN_ENCRYPTION_KEYS": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
             "ALLOWED_HOSTS": f"{HOST},127.0.0.1",
             "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
             "STATIC_ROOT": str(tmp_path / "static"),

@@ -320,6 +320,7 @@ def test_a_gunicorn_with_its_database_down_answers_503(tmp_path):
     port, unused = free_port(), free_port()
     env = {
         "PATH": "/usr/bin:/bin",
+        "CRONADMIN_DEV": "1",
         "DJANGO_SETTINGS_MODULE": "cronadmin.settings",
         # Nothing listens on this port: every connection is refused.
         "DATABASE_URL": f"postgresql://cronadmin:pw@127.0.0.1:{unused}/cronadmin",

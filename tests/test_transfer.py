@@ -15,6 +15,7 @@ from jobs import services
 from jobs.audit import SECRET_MASK
 from jobs.models import AuditEvent, Job, JobVersion
 from jobs.services import JobFileError, job_definition
+from jobs.vault import unseal
 from tests.conftest import user_with_role
 from tests.test_api_support import make_http_job, make_job
 
@@ -243,7 +244,8 @@ class TestSecrets:
             ]
         }
         job.refresh_from_db()
-        assert job.config["headers"] == {"Authorization": "Bearer s3cret", "X-Team": "web"}
+        assert unseal(job.config["headers"]["Authorization"]) == "Bearer s3cret"
+        assert job.config["headers"]["X-Team"] == "web"
 
     def test_a_new_secret_value_replaces_it(self):
         job = make_http_job("hook")
@@ -251,7 +253,7 @@ class TestSecrets:
         document["jobs"]["hook"]["config"]["headers"]["Authorization"] = "Bearer new"
         apply(yaml.safe_dump(document))
         job.refresh_from_db()
-        assert job.config["headers"]["Authorization"] == "Bearer new"
+        assert unseal(job.config["headers"]["Authorization"]) == "Bearer new"
 
     def test_the_placeholder_is_refused_for_a_new_job(self):
         make_http_job("hook")
