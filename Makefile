@@ -7,7 +7,13 @@ export DJANGO_SETTINGS_MODULE := cronadmin.settings
 # deployments never run make.
 export CRONADMIN_DEV ?= 1
 
-.PHONY: run test install lint format bench bench-propagation bench-pages bench-api clean
+# Most tests wait on real processes rather than compute: three at a time fit two cores.
+PYTEST_WORKERS ?= 3
+POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+FUZZ := tests/test_api_schema.py
+
+.PHONY: run test test-sqlite test-postgres install lint format bench bench-propagation bench-pages \
+	bench-api bench-metrics clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +30,20 @@ run: install
 	$(BIN)/python manage.py loaddemo
 	$(BIN)/python manage.py rundev --port $(PORT)
 
-test: install
-	$(BIN)/python -m pytest -q
+# The whole suite on SQLite, then again on PostgreSQL (tests that make their own PostgreSQL
+# database or cluster already ran in the first pass).
+test: test-sqlite test-postgres
+
+# The API fuzz test runs on its own: its generated cases share one test id, which parallel
+# workers would take for one test.
+test-sqlite: install
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --ignore=$(FUZZ)
+	$(BIN)/python -m pytest -q $(FUZZ)
+
+test-postgres: install
+	DATABASE_URL=$(POSTGRES_URL) $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile \
+		-m "not own_database" --ignore=$(FUZZ)
+	DATABASE_URL=$(POSTGRES_URL) $(BIN)/python -m pytest -q $(FUZZ)
 
 lint: install
 	$(BIN)/ruff check .
@@ -46,6 +64,9 @@ bench-pages: install
 
 bench-api: install
 	$(BIN)/python -m bench.api
+
+bench-metrics: install
+	$(BIN)/python -m bench.metrics
 
 clean:
 	rm -rf $(VENV) var staticfiles
