@@ -76,9 +76,10 @@ class Cluster:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def get(url: str) -> tuple[int, str]:
+def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
+        request = urllib.request.Request(url, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
@@ -146,12 +147,16 @@ def test_the_scheduler_and_the_web_ride_out_a_database_outage(tmp_path):
         # answers 503 with a page that says so, no traceback.
         status, body = wait_for(lambda: (r := get(scheduler_health))[0] == 503 and r, timeout=15)
         assert "database unreachable" in json.loads(body)["problem"]
-        status, page = get(f"{web_url}/accounts/login/")
+        # A signed-in person's request: looking up the session needs the database.
+        status, page = get(
+            f"{web_url}/jobs/", {"Cookie": "sessionid=abcdefgh12345678abcdefgh12345678"}
+        )
         assert status == 503, page[:500]
         assert "Temporarily unavailable" in page
         assert "Traceback" not in page
         assert get(f"{web_url}/healthz")[0] == 503
-        status, body = get(f"{web_url}/api/v1/jobs")
+        # An API token is looked up in the database too.
+        status, body = get(f"{web_url}/api/v1/jobs", {"Authorization": "Bearer cra_unknown"})
         assert status == 503
         assert json.loads(body)["error"]["code"] == "unavailable"
         time.sleep(max(0.0, stopped + OUTAGE - time.monotonic()))

@@ -8,8 +8,9 @@ not watch this thread, so even its death cannot stop scheduling.
 import logging
 import queue
 import threading
+import time
 
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from jobs.notifications import close_inbox, ledger, open_inbox
 
@@ -37,18 +38,34 @@ class Notifier:
         self.thread.join(timeout)
 
     def _loop(self) -> None:
+        failing_since: float | None = None
         try:
             while not self.stopping.is_set():
                 try:
                     self.step()
+                except DatabaseError as exc:
+                    # One line per outage, like the scheduler's other threads, not one per step.
+                    if failing_since is None:
+                        failing_since = time.monotonic()
+                        logger.error("notifier cannot reach the database, retrying: %s", exc)
+                    self._pause()
                 except Exception:
-                    # DatabaseError included: the next step retries with a fresh connection.
                     logger.exception("notifier step failed; trying again shortly")
-                    self.failing.clear()
-                    connection.close()
-                    self.stopping.wait(ERROR_PAUSE_SECONDS)
+                    self._pause()
+                else:
+                    if failing_since is not None:
+                        logger.warning(
+                            "notifier reaches the database again after %.1f s",
+                            time.monotonic() - failing_since,
+                        )
+                        failing_since = None
         finally:
             connection.close()
+
+    def _pause(self) -> None:
+        self.failing.clear()
+        connection.close()
+        self.stopping.wait(ERROR_PAUSE_SECONDS)
 
     def step(self) -> None:
         finished = self._drain(IDLE_SECONDS)
