@@ -30,12 +30,29 @@ def percentile(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--changes", type=int, default=40)
+    parser.add_argument(
+        "--postgres",
+        metavar="ADMIN_URL",
+        help="measure on a fresh PostgreSQL database made through this server URL, not SQLite",
+    )
+    parser.add_argument(
+        "--no-listen", action="store_true", help="PostgreSQL without LISTEN: the poll alone"
+    )
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="cronadmin-propagation-"))
+    database_url = f"sqlite:///{tmp / 'bench.sqlite3'}"
+    if args.postgres:
+        import psycopg
+
+        name = f"cronadmin_bench_{os.getpid()}"
+        with psycopg.connect(args.postgres, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        database_url = args.postgres.rsplit("/", 1)[0] + f"/{name}"
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
+        "CRONADMIN_PG_LISTEN": "false" if args.no_listen else "true",
+        "DATABASE_URL": database_url,
         "CRONADMIN_OUTPUT_DIR": str(tmp / "output"),
         "DJANGO_SETTINGS_MODULE": "cronadmin.settings",
         "LOG_LEVEL": "WARNING",
@@ -102,9 +119,18 @@ def main() -> None:
     finally:
         scheduler.terminate()
         scheduler.wait(timeout=30)
+        if args.postgres:
+            from django.db import connection
+
+            connection.close()
+            with psycopg.connect(args.postgres, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
     poll = os.environ.get("CRONADMIN_POLL_SECONDS", "0.25")
-    print(f"\nChange propagation to the scheduler (poll every {poll} s), seconds")
+    where = "SQLite"
+    if args.postgres:
+        where = "PostgreSQL, " + ("poll only" if args.no_listen else "LISTEN/NOTIFY + poll")
+    print(f"\nChange propagation to the scheduler ({where}; poll every {poll} s), seconds")
     print(f"{'path':<24} {'n':>4} {'median':>8} {'p90':>8} {'max':>8}")
     for name, values in results.items():
         print(

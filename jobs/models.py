@@ -273,6 +273,10 @@ class SchedulerLease(models.Model):
         return f"{self.name} term {self.term}"
 
 
+# PostgreSQL NOTIFY channel of job changes (the triggers of migration 0002, bump_change_marker).
+CHANGE_CHANNEL = "cronadmin_changes"
+
+
 class ChangeMarker(models.Model):
     """A single row whose counter grows whenever job definitions or run requests change.
 

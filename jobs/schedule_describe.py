@@ -29,7 +29,11 @@ MACROS = {
 
 
 def manual(zh: bool) -> str:
-    return "仅手动运行" if zh else "Only when started by hand"
+    return (
+        "仅在手动、API 或上游作业触发时运行"
+        if zh
+        else "Only when started by hand, by the API or by another job"
+    )
 
 
 def macro(name: str, zh: bool) -> str:

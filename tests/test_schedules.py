@@ -421,7 +421,11 @@ def test_it_measures_the_smallest_gap() -> None:
         ("@every 90s", "Every 90 seconds", "每 90 秒"),
         ("@every 1h30m", "Every 1 hour and 30 minutes", "每 1 小时 30 分钟"),
         ("@every 1m", "Every minute", "每分钟"),
-        ("@manual", "Only when started by hand", "仅手动运行"),
+        (
+            "@manual",
+            "Only when started by hand, by the API or by another job",
+            "仅在手动、API 或上游作业触发时运行",
+        ),
         (
             "2026-12-01 09:00",
             "Once, at 2026-12-01 09:00 (Europe/Berlin)",

@@ -7,13 +7,11 @@ a notification sent while the listener reconnects is lost); this only makes the 
 import logging
 import threading
 
-import psycopg
 from django.db import connections
 
-logger = logging.getLogger("jobs.scheduler")
+from jobs.models import CHANGE_CHANNEL
 
-# The channel the database trigger of migration 0002 notifies on every change to a job.
-CHANNEL = "cronadmin_changes"
+logger = logging.getLogger("jobs.scheduler")
 
 
 class ChangeListener:
@@ -27,7 +25,7 @@ class ChangeListener:
         while not self.stop.is_set():
             try:
                 self._listen()
-            except psycopg.Error as exc:
+            except Exception as exc:  # noqa: BLE001 - best effort: polling goes on whatever fails
                 self.listening.clear()
                 if not failing:
                     logger.warning("LISTEN failed, polling only until it works: %s", exc)
@@ -37,11 +35,13 @@ class ChangeListener:
                 failing = False
 
     def _listen(self) -> None:
+        import psycopg  # only installed with PostgreSQL support
+
         params = connections["default"].get_connection_params()
         params.pop("cursor_factory", None)
         params.pop("context", None)
         with psycopg.connect(**params, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f"LISTEN {CHANNEL}")
+            conn.execute(f"LISTEN {CHANGE_CHANNEL}")
             self.listening.set()
             # Anything committed before LISTEN took effect is found by the next marker poll.
             self.wake.set()

@@ -11,13 +11,14 @@ from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from jobs import audit, kinds
 from jobs.models import (
+    CHANGE_CHANNEL,
     AuditEvent,
     ChangeMarker,
     Job,
@@ -120,6 +121,11 @@ def _save_version(job: Job, actor: Actor) -> None:
 
 def bump_change_marker() -> None:
     ChangeMarker.objects.filter(id=1).update(version=F("version") + 1, changed_at=timezone.now())
+    if connection.vendor == "postgresql":
+        # Run requests and other changes outside jobs_job wake a listening scheduler too (the
+        # notification is sent when the transaction commits).
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, '')", [CHANGE_CHANNEL])
 
 
 @transaction.atomic
