@@ -1,10 +1,13 @@
 """Running slots again: one at a time, and the failed slots of a period."""
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
 from django.utils import timezone
 
 from jobs import services
@@ -228,3 +231,46 @@ class TestRunsRerunFailed:
             "from 2000-01-01 12:00 UTC to 2000-01-01 14:00 UTC"
             in Run.objects.get(pk=plan.runs[0]).reason
         )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_people_confirming_at_once_rerun_each_slot_once():
+    operator = user_with_role("Operator")
+    job = make_job()
+    failed = [slot_run(job, Run.State.FAILED, hours) for hours in (1, 2, 3)]
+    start, end = NOW - timedelta(hours=24), NOW
+    holding, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def hold_the_job() -> None:
+        # Both confirmations have counted by the time they queue behind this transaction.
+        try:
+            with transaction.atomic():
+                list(Job.objects.select_for_update().filter(pk=job.pk))
+                Job.objects.filter(pk=job.pk).update(description="busy")
+                holding.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    def confirm() -> None:
+        try:
+            services.runs_rerun_failed(actor=operator, start=start, end=end)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_job)
+    holder.start()
+    assert holding.wait(10)
+    people = [threading.Thread(target=confirm) for _ in range(2)]
+    for person in people:
+        person.start()
+    time.sleep(1)
+    release.set()
+    for thread in [holder, *people]:
+        thread.join(30)
+    assert errors == []
+    for run in failed:
+        assert Run.objects.filter(stands_for=run).count() == 1

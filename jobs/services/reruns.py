@@ -206,6 +206,13 @@ def runs_rerun_failed(
             )
             raise ValidationError({"jobs": message}, code="invalid")
     todo, already = failed_slots(start, end, job_ids)
+    if todo and not dry_run:
+        # Two people confirming at once must not both re-run a slot: lock the jobs concerned (as
+        # run_slot_rerun does) and count again; on PostgreSQL the second one then sees the runs
+        # the first made. SQLite's immediate transactions serialize this anyway.
+        locked = Job.objects.select_for_update().filter(pk__in={run.job_id for run in todo})
+        list(locked.order_by("pk").values_list("pk", flat=True))
+        todo, already = failed_slots(start, end, job_ids)
     if len(todo) > MAX_RERUNS:
         raise ValidationError(
             _(
