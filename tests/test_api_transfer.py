@@ -130,6 +130,26 @@ class TestImport:
         assert response.json()["counts"]["unchanged"] == 2
         assert written() == counts
 
+    def test_a_round_trip_with_chains_changes_nothing(self, as_editor):
+        make_job("a", on_success=[make_job("b")])
+        exported = as_editor.get("/api/v1/jobs/export").json()
+        assert exported["jobs"]["a"]["on_success"] == ["b"]
+        counts = written()
+        response = as_editor.post(f"{IMPORT}?apply=true", exported)
+        assert response.json()["counts"]["unchanged"] == 2
+        assert written() == counts
+
+    def test_it_refuses_a_link_to_an_unknown_job_at_its_field(self, as_editor):
+        text = json.dumps(a_file(new={**NEW_JOB, "on_success": ["nope"]}), indent=1)
+        line = next(i for i, row in enumerate(text.splitlines(), 1) if '"on_success"' in row)
+        response = as_editor.post(f"{IMPORT}?apply=true", text)
+        assert response.status_code == 422
+        error = error_of(response)
+        assert error["message"].startswith(f"Line {line} (job “new”, on_success): ")
+        assert "“nope”" in error["message"]
+        assert error["fields"] == {"jobs.new.on_success": error["message"]}
+        assert not Job.objects.exists()
+
     def test_it_refuses_a_bad_file_whole(self, as_editor):
         make_job("echo")
         text = json.dumps(a_file(new=NEW_JOB, bad={**NEW_JOB, "schedule": "61 * * * *"}), indent=1)

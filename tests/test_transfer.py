@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from jobs import services
 from jobs.audit import SECRET_MASK
-from jobs.models import AuditEvent, Job, JobVersion
+from jobs.models import AuditEvent, Job, JobLink, JobVersion
 from jobs.services import JobFileError, job_definition
 from jobs.vault import unseal
 from tests.conftest import user_with_role
@@ -228,6 +228,188 @@ class TestDeleteMissing:
         apply(text, delete_missing=True)
         assert list(Job.objects.values_list("name", flat=True)) == ["kept"]
         assert AuditEvent.objects.filter(action="delete", object_repr="gone").exists()
+
+    def test_it_refuses_to_delete_a_job_the_file_links_to(self):
+        gone = make_job("gone")
+        make_job("kept", on_success=[gone])
+        text = services.jobs_export(actor=None, fmt="yaml", names=["kept"])
+        assert plan(text).counts["unchanged"] == 1  # without deleting, the link stays
+        counts = written()
+        with pytest.raises(JobFileError) as caught:
+            apply(text, delete_missing=True)
+        assert caught.value.path == "jobs.kept.on_success"
+        assert "“gone” is not in the file, so deleting" in caught.value.messages[0]
+        assert text.splitlines()[caught.value.line - 1].startswith("    on_success:")
+        assert written() == counts
+
+    def test_a_deleted_job_takes_its_links_along(self):
+        kept = make_job("kept")
+        make_job("gone", on_failure=[kept])
+        text = services.jobs_export(actor=None, fmt="yaml", names=["kept"])
+        result = apply(text, delete_missing=True)
+        assert [(job.name, job.action) for job in result.jobs] == [
+            ("kept", "unchanged"),
+            ("gone", "delete"),
+        ]
+        assert not JobLink.objects.exists()
+
+
+def linked_jobs() -> None:
+    report, alert = make_job("report"), make_job("alert")
+    load = make_job("load warehouse", on_finish=[report])
+    make_job("extract", on_success=[load, report], on_failure=[alert])
+
+
+def links() -> set[tuple[str, str, str]]:
+    rows = JobLink.objects.values_list("upstream__name", "event", "downstream__name")
+    return set(rows)
+
+
+LINKED = {
+    ("extract", "success", "load warehouse"),
+    ("extract", "success", "report"),
+    ("extract", "failure", "alert"),
+    ("load warehouse", "finish", "report"),
+}
+TASK = "    kind: task\n    schedule: '@daily'\n    config: {task: demo.noop}\n"
+# "a" starts "b", which comes later in the file: line 7 is a's on_success, 8 is "b:".
+FORWARD = f"version: 1\njobs:\n  a:\n{TASK}    on_success: [b]\n  b:\n{TASK}"
+
+
+class TestChains:
+    def test_it_exports_links_by_name(self):
+        linked_jobs()
+        document = yaml.safe_load(services.jobs_export(actor=None, fmt="yaml"))
+        extract = document["jobs"]["extract"]
+        assert extract["on_success"] == ["load warehouse", "report"]
+        assert extract["on_failure"] == ["alert"] and "on_finish" not in extract
+        assert document["jobs"]["load warehouse"]["on_finish"] == ["report"]
+        assert "on_success" not in document["jobs"]["report"]
+
+    def test_a_subset_names_the_jobs_it_leaves_out(self):
+        linked_jobs()
+        text = services.jobs_export(actor=None, fmt="json", names=["extract"])
+        assert json.loads(text)["jobs"]["extract"]["on_failure"] == ["alert"]
+
+    @pytest.mark.parametrize("fmt", ["json", "yaml"])
+    def test_a_round_trip_changes_nothing(self, fmt):
+        linked_jobs()
+        text = services.jobs_export(actor=None, fmt=fmt)
+        counts = written()
+        result = plan(text, fmt)
+        assert result.counts == {"create": 0, "change": 0, "unchanged": 4, "delete": 0}
+        apply(text, fmt, fingerprint=result.fingerprint)
+        assert written() == counts and links() == LINKED
+
+    @pytest.mark.parametrize("fmt", ["json", "yaml"])
+    def test_an_empty_database_gets_the_links(self, fmt):
+        linked_jobs()
+        text = services.jobs_export(actor=None, fmt=fmt)
+        Job.objects.all().delete()
+        result = apply(text, fmt)
+        assert result.counts["create"] == 4
+        assert links() == LINKED
+        # Each job is saved once, with its links: one version each.
+        assert set(Job.objects.values_list("version", flat=True)) == {1}
+        assert JobVersion.objects.count() == 4
+        extract = next(job for job in result.jobs if job.name == "extract")
+        assert extract.changes["on_success"] == [None, ["load warehouse", "report"]]
+
+    def test_a_job_may_start_one_later_in_the_file(self):
+        result = apply(FORWARD)
+        assert [(job.name, job.action) for job in result.jobs] == [("a", "create"), ("b", "create")]
+        assert result.jobs[0].changes["on_success"] == [None, ["b"]]
+        assert links() == {("a", "success", "b")}
+        assert JobVersion.objects.count() == 2
+
+    def test_the_plan_shows_link_changes_by_name(self):
+        linked_jobs()
+        document = yaml.safe_load(services.jobs_export(actor=None, fmt="yaml"))
+        document["jobs"]["extract"]["on_success"] = ["report"]
+        document["jobs"]["extract"]["on_finish"] = ["alert"]
+        del document["jobs"]["load warehouse"]["on_finish"]
+        counts = written()
+        result = plan(yaml.safe_dump(document))
+        by_name = {job.name: job for job in result.jobs}
+        assert by_name["extract"].changes == {
+            "on_finish": [None, ["alert"]],
+            "on_success": [["load warehouse", "report"], ["report"]],
+        }
+        assert by_name["load warehouse"].changes == {"on_finish": [["report"], None]}
+        assert result.counts["unchanged"] == 2
+        assert written() == counts and links() == LINKED
+
+    def test_links_may_be_turned_around(self):
+        b = make_job("b")
+        make_job("a", on_success=[b])
+        # Linking b to a first would close a cycle with the link a still has: the order of
+        # saving, not of the file, decides.
+        text = f"version: 1\njobs:\n  b:\n{TASK}    on_success: [a]\n  a:\n{TASK}"
+        result = apply(text)
+        assert result.counts["change"] == 2
+        assert links() == {("b", "success", "a")}
+        assert set(Job.objects.values_list("version", flat=True)) == {2}
+
+    def test_jobs_left_out_of_the_file_keep_their_links(self):
+        b = make_job("b")
+        x = make_job("x", on_success=[b])
+        make_job("a", on_success=[x])
+        # a → x → b becomes x → b → a: fine once a is saved before b.
+        text = f"version: 1\njobs:\n  b:\n{TASK}    on_success: [a]\n  a:\n{TASK}"
+        apply(text)
+        assert links() == {("x", "success", "b"), ("b", "success", "a")}
+
+    def test_an_unknown_name_is_refused_with_its_line_and_field(self):
+        make_job("first")
+        text = f"version: 1\njobs:\n  first:\n{TASK}  new:\n{TASK}"
+        text += "    on_failure: [first]\n    on_success: [first, nope]\n"
+        counts, before = written(), definitions()
+        for attempt in (plan, apply):
+            with pytest.raises(JobFileError) as caught:
+                attempt(text)
+            error = caught.value
+            assert (error.line, error.path) == (12, "jobs.new.on_success")
+            assert error.messages[0] == (
+                "Line 12 (job “new”, on_success): "
+                "No job is named “nope”, in the file or on this server."
+            )
+        assert written() == counts and definitions() == before
+        assert not JobLink.objects.exists()
+
+    def test_a_cycle_in_the_file_is_refused(self):
+        text = FORWARD + "    on_failure: [a]\n"  # line 12
+        for attempt in (plan, apply):
+            with pytest.raises(JobFileError) as caught:
+                attempt(text)
+            error = caught.value
+            assert (error.line, error.path) == (12, "jobs.b.on_failure")
+            assert "This would make a cycle: b → a → b." in error.messages[0]
+            assert error.messages[0].startswith("Line 12 (job “b”, on_failure): ")
+        assert not Job.objects.exists() and not JobLink.objects.exists()
+
+    def test_a_cycle_through_a_job_left_out_is_refused(self):
+        a = make_job("a")
+        make_job("x", on_success=[a])
+        counts = written()
+        text = f"version: 1\njobs:\n  a:\n{TASK}    on_finish: [x]\n"
+        with pytest.raises(JobFileError) as caught:
+            apply(text)
+        assert caught.value.path == "jobs.a.on_finish"
+        assert "a → x → a" in caught.value.messages[0]
+        assert written() == counts
+
+    def test_a_job_cannot_start_itself(self):
+        with pytest.raises(JobFileError) as caught:
+            apply(FORWARD.replace("[b]", "[a]"))
+        assert (caught.value.line, caught.value.path) == (7, "jobs.a.on_success")
+        assert "cannot start itself" in caught.value.messages[0]
+        assert not Job.objects.exists()
+
+    @pytest.mark.parametrize("value", ["b", "[1]", "['']", "{b: 1}", "null"])
+    def test_links_must_be_a_list_of_names(self, value):
+        with pytest.raises(JobFileError) as caught:
+            plan(FORWARD.replace("[b]", value))
+        assert (caught.value.line, caught.value.path) == (7, "jobs.a.on_success")
 
 
 class TestSecrets:

@@ -111,6 +111,17 @@ class TestImportPage:
         job.refresh_from_db()
         assert job.config["params"] == {"message": "hi"}
 
+    def test_the_plan_shows_links_by_name(self, as_editor):
+        make_job("report")
+        make_job("extract")
+        document = yaml.safe_load(services.jobs_export(actor=None, fmt="yaml"))
+        document["jobs"]["extract"]["on_success"] = ["report"]
+        counts = written()
+        response = as_editor.post("/jobs/import/", {"text": yaml.safe_dump(document)})
+        assert response.context["plan"].jobs[0].changes == {"on_success": [None, ["report"]]}
+        assert '<td class="new">report</td>' in response.content.decode()
+        assert written() == counts
+
     def test_it_reads_an_uploaded_file(self, as_editor):
         upload = SimpleUploadedFile("jobs.yaml", NEW.encode())
         response = as_editor.post("/jobs/import/", {"file": upload})

@@ -5,9 +5,15 @@ it (job_create, job_update, job_pause, job_resume, job_delete) inside a transact
 rolled back, so a plan cannot promise what applying would refuse: roles, validation, the secret
 placeholder and the diff are the services' own, and nothing of the dry run is kept. Applying
 repeats it for real, and refuses when the jobs changed since the plan the person approved.
+
+Jobs are matched by name, and the jobs a job starts (`on_success`, …) are written by name too:
+ids mean nothing in another database.
 """
 
 import hashlib
+import heapq
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +33,7 @@ from jobs.audit import SECRET_MASK, diff, masked_definition
 from jobs.job_files import FileSyntaxError, LineMap
 from jobs.models import Job
 from jobs.permissions import require
+from jobs.services.chains import CHAIN_FIELDS
 from jobs.services.jobs import (
     DEFINITION_FIELDS,
     Actor,
@@ -42,8 +49,11 @@ FILE_VERSION = 1
 # The confirm step sends the file back as a form field, which Django caps at 2.5 MB.
 MAX_FILE_BYTES = 2_000_000
 STATE_FIELDS = ("state", "paused_until", "pause_note")
-# What one job's entry may hold: its definition (named by its key in the file) and its state.
-ENTRY_FIELDS = tuple(name for name in DEFINITION_FIELDS if name != "name") + STATE_FIELDS
+# What one job's entry may hold: its definition (named by its key in the file), the jobs it
+# starts (by name) and its state.
+ENTRY_FIELDS = (
+    tuple(name for name in DEFINITION_FIELDS if name != "name") + tuple(CHAIN_FIELDS) + STATE_FIELDS
+)
 REQUIRED_FIELDS = ("kind", "schedule")
 NEW_JOB_STATE = {"state": Job.State.ACTIVE, "paused_until": None, "pause_note": ""}
 INTEGER_RANGES = BaseDatabaseOperations.integer_field_ranges
@@ -134,6 +144,11 @@ class _Entry:
     body: LineMap
     values: dict[str, Any]
 
+    @property
+    def links(self) -> dict[str, list[str]]:
+        """The names of the jobs it starts, per chain field; a field left out starts none."""
+        return {name: self.values.get(name, []) for name in CHAIN_FIELDS}
+
 
 # --- export --------------------------------------------------------------------------------------
 
@@ -158,18 +173,33 @@ def jobs_export(
             raise ValidationError({"name": ValidationError(message, code="not_found")})
     if ids:
         jobs = jobs.filter(pk__in=ids)
-    document = {"version": FILE_VERSION, "jobs": {job.name: export_entry(job) for job in jobs}}
+    # Links may lead to jobs left out of the file: they are named all the same.
+    names = dict(Job.objects.values_list("pk", "name"))
+    jobs = jobs.prefetch_related("downstream_links")
+    document = {
+        "version": FILE_VERSION,
+        "jobs": {job.name: export_entry(job, names) for job in jobs},
+    }
     return job_files.write(document, fmt)
 
 
-def export_entry(job: Job) -> dict[str, Any]:
+def export_entry(job: Job, names: dict[int, str]) -> dict[str, Any]:
     # Secrets leave as the mask: an import keeps the stored value where it finds the mask.
-    definition = masked_definition(job_definition(job))
+    definition = masked_definition(_by_name(job_definition(job), names))
     entry = {name: value for name, value in definition.items() if name != "name"}
     entry["state"] = job.state
     entry["paused_until"] = job.paused_until.isoformat() if job.paused_until else None
     entry["pause_note"] = job.pause_note
     return entry
+
+
+def _by_name(definition: dict[str, Any], names: dict[int, str]) -> dict[str, Any]:
+    """`definition` with the jobs it starts by name: ids mean nothing in another database."""
+    named = dict(definition)
+    for field_name in CHAIN_FIELDS:
+        if field_name in named:
+            named[field_name] = sorted(names[i] for i in named[field_name])
+    return named
 
 
 # --- import --------------------------------------------------------------------------------------
@@ -220,8 +250,31 @@ def jobs_import_apply(
 
 
 def _import(actor: Actor, entries: list[_Entry], delete_missing: bool) -> list[PlannedJob]:
-    existing = {job.name: job for job in Job.objects.all()}
-    planned = [_import_entry(actor, entry, existing.get(entry.name)) for entry in entries]
+    existing = {job.name: job for job in Job.objects.prefetch_related("downstream_links")}
+    names = {job.pk: name for name, job in existing.items()}
+    before = {
+        entry.name: (_by_name(job_definition(job), names), _state(job))
+        for entry in entries
+        if (job := existing.get(entry.name)) is not None
+    }
+    ordered, cyclic = _link_order(entries, _link_graph(entries, existing, names, delete_missing))
+    saved = dict(existing)
+    for entry in ordered:
+        links = _link_ids(entry, saved)
+        saved[entry.name] = _save_entry(actor, entry, saved.get(entry.name), links)
+    # Jobs on a cycle cannot each come after the jobs they start: they are saved without links,
+    # then linked, and the chains' own check refuses the link that closes the cycle.
+    for entry in cyclic:
+        no_links = {name: [] for name in CHAIN_FIELDS}
+        saved[entry.name] = _save_entry(actor, entry, saved.get(entry.name), no_links)
+    for entry in cyclic:
+        with _refused_at(entry):
+            links = _link_ids(entry, saved)
+            saved[entry.name] = job_update(actor=actor, job=saved[entry.name], **links)
+    names = {job.pk: name for name, job in saved.items()}
+    planned = [
+        _planned(entry, saved[entry.name], names, before.get(entry.name)) for entry in entries
+    ]
     if delete_missing:
         in_file = {entry.name for entry in entries}
         for name, job in sorted(existing.items()):
@@ -234,26 +287,114 @@ def _import(actor: Actor, entries: list[_Entry], delete_missing: bool) -> list[P
     return planned
 
 
-def _import_entry(actor: Actor, entry: _Entry, job: Job | None) -> PlannedJob:
-    definition = _definition(entry, job)
-    before = job_definition(job) if job is not None else {}
-    state_before = _state(job) if job is not None else NEW_JOB_STATE
+def _link_graph(
+    entries: list[_Entry], existing: dict[str, Job], names: dict[int, str], delete_missing: bool
+) -> dict[str, set[str]]:
+    """Which jobs each job starts once the file is imported, by name.
+
+    Refuses a name that no job will have. With `delete_missing`, that is every name not in the
+    file: the file would link to a job that it deletes.
+    """
+    in_file = {entry.name for entry in entries}
+    graph: dict[str, set[str]] = {}
+    if not delete_missing:
+        # The jobs the file leaves alone keep their links, which may lead back into the file.
+        for name, job in existing.items():
+            if name not in in_file:
+                graph[name] = {names[link.downstream_id] for link in job.downstream_links.all()}
+    for entry in entries:
+        graph[entry.name] = set()
+        for field_name, targets in entry.links.items():
+            for target in targets:
+                if target not in in_file and (delete_missing or target not in existing):
+                    raise JobFileError(
+                        _unknown_link(target, delete_missing and target in existing),
+                        line=entry.body.line_of(field_name),
+                        job=entry.name,
+                        field=field_name,
+                    )
+                graph[entry.name].add(target)
+    return graph
+
+
+def _unknown_link(target: str, deleted: bool) -> str:
+    if deleted:
+        return _(
+            "“%(name)s” is not in the file, so deleting the jobs missing from it would delete "
+            "it: add it to the file, or take it out of this list."
+        ) % {"name": target}
+    return _("No job is named “%(name)s”, in the file or on this server.") % {"name": target}
+
+
+def _link_order(
+    entries: list[_Entry], graph: dict[str, set[str]]
+) -> tuple[list[_Entry], list[_Entry]]:
+    """The entries in an order that saves the jobs each one starts before it, and the rest.
+
+    Saved in this order, a job's downstream jobs exist and already have the links they keep, so
+    every job is saved once, with its links, and no half-imported state can look like a cycle.
+    What is left is on a cycle, or leads to one. Unlinked jobs keep the order of the file.
+    """
+    position = {entry.name: index for index, entry in enumerate(entries)}
+    waiting = {name: len(targets) for name, targets in graph.items()}
+    starters: dict[str, list[str]] = {}
+    for name, targets in graph.items():
+        for target in targets:
+            starters.setdefault(target, []).append(name)
+    # Jobs outside the file are in the graph only to pass their links on: -1 sorts them first.
+    ready = [(position.get(name, -1), name) for name, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    order: list[int] = []
+    while ready:
+        index, name = heapq.heappop(ready)
+        if index >= 0:
+            order.append(index)
+        for upstream in starters.get(name, ()):
+            waiting[upstream] -= 1
+            if waiting[upstream] == 0:
+                heapq.heappush(ready, (position.get(upstream, -1), upstream))
+    left = sorted(set(range(len(entries))) - set(order))
+    return [entries[i] for i in order], [entries[i] for i in left]
+
+
+def _link_ids(entry: _Entry, saved: dict[str, Job]) -> dict[str, list[int]]:
+    return {name: [saved[target].pk for target in targets] for name, targets in entry.links.items()}
+
+
+@contextmanager
+def _refused_at(entry: _Entry) -> Iterator[None]:
+    """The services' refusals as a refused file, at the entry's line and field."""
     try:
-        if job is None:
-            job = job_create(actor=actor, name=entry.name, **definition)
-        else:
-            job = job_update(actor=actor, job=job, **definition)
-        job = _apply_state(actor, job, entry.values)
+        yield
     except ValidationError as exc:
         raise _entry_error(entry, exc) from None
     except PermissionDenied as exc:
         raise JobFileError(str(exc), line=entry.line, job=entry.name, code="forbidden") from None
-    changes = diff(before, job_definition(job))
+
+
+def _save_entry(actor: Actor, entry: _Entry, job: Job | None, links: dict[str, list[int]]) -> Job:
+    definition = _definition(entry, job)
+    with _refused_at(entry):
+        if job is None:
+            job = job_create(actor=actor, name=entry.name, **definition, **links)
+        else:
+            job = job_update(actor=actor, job=job, **definition, **links)
+        return _apply_state(actor, job, entry.values)
+
+
+def _planned(
+    entry: _Entry,
+    job: Job,
+    names: dict[int, str],
+    before: tuple[dict[str, Any], dict[str, Any]] | None,
+) -> PlannedJob:
+    definition_before, state_before = before or ({}, NEW_JOB_STATE)
+    changes = diff(definition_before, _by_name(job_definition(job), names))
     state_after = _state(job)
     for name in STATE_FIELDS:
         if state_before[name] != state_after[name]:
             changes[name] = [state_before[name], state_after[name]]
-    if not before:
+    if before is None:
         action = "create"
     else:
         action = "change" if changes else "unchanged"
@@ -470,6 +611,8 @@ def _typed(name: str, value: Any) -> Any:
     Types only, from the model's own fields (so fields added to the definition later are checked
     too); what a value means (a schedule, a task, a URL) is the services' to check.
     """
+    if name in CHAIN_FIELDS:
+        return _job_names(value)
     try:
         model_field = Job._meta.get_field(name)
     except FieldDoesNotExist:
@@ -504,6 +647,16 @@ def _typed(name: str, value: Any) -> Any:
             % {"value": value, "choices": ", ".join(str(c) for c, _label in model_field.choices)}
         )
     return _plain(value)
+
+
+def _job_names(value: Any) -> list[str]:
+    if value is None:
+        raise ValueError(_("This field may not be null."))
+    if not isinstance(value, list) or not all(
+        isinstance(item, str) and item.strip() for item in value
+    ):
+        raise ValueError(_("Expected a list of job names."))
+    return sorted(set(value))
 
 
 def _instant(value: Any) -> datetime:
