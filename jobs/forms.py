@@ -16,6 +16,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.urls import reverse_lazy
 from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from jobs import registry
 from jobs.audit import SECRET_MASK, mask_headers
@@ -468,7 +469,9 @@ class PeriodForm(forms.Form):
 
     DEFAULT_SPAN = timedelta(hours=24)
 
-    start = forms.DateTimeField(label=_("From"), required=False, widget=DATETIME_WIDGET)
+    start = forms.DateTimeField(
+        label=pgettext_lazy("start of a period", "From"), required=False, widget=DATETIME_WIDGET
+    )
     end = forms.DateTimeField(label=_("To"), required=False, widget=DATETIME_WIDGET)
 
     def clean(self) -> dict[str, Any]:

@@ -30,7 +30,7 @@ MACROS = {
 
 def manual(zh: bool) -> str:
     return (
-        "仅在手动、API 或上游作业触发时运行"
+        "仅在手动、API 或上游任务触发时运行"
         if zh
         else "Only when started by hand, by the API or by another job"
     )

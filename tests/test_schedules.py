@@ -424,7 +424,7 @@ def test_it_measures_the_smallest_gap() -> None:
         (
             "@manual",
             "Only when started by hand, by the API or by another job",
-            "仅在手动、API 或上游作业触发时运行",
+            "仅在手动、API 或上游任务触发时运行",
         ),
         (
             "2026-12-01 09:00",
