@@ -129,7 +129,8 @@ class Engine:
         self.accepting = True
         # Set once another scheduler holds the lease: from then on this engine writes nothing.
         self.lease_lost: LeaseLost | None = None
-        self._db_failing_since: float | None = None
+        # Monotonic time of the first failed database call of an incident; the monitor reads it.
+        self.db_failing_since: float | None = None
         self._backoff = 0.0
 
     # --- inputs, called from other threads -------------------------------------------------
@@ -235,19 +236,19 @@ class Engine:
     # --- database errors: retried with backoff, logged once per incident ---------------------
 
     def _on_db_error(self, exc: DatabaseError) -> None:
-        if self._db_failing_since is None:
-            self._db_failing_since = time.monotonic()
+        if self.db_failing_since is None:
+            self.db_failing_since = time.monotonic()
             logger.error("database error in the run ledger, retrying with backoff: %s", exc)
         self._backoff = min(max(self._backoff * 2, 0.1), 5.0)
         connection.close()
 
     def _on_db_ok(self) -> None:
-        if self._db_failing_since is not None:
+        if self.db_failing_since is not None:
             logger.warning(
                 "run ledger writes work again after %.1f s",
-                time.monotonic() - self._db_failing_since,
+                time.monotonic() - self.db_failing_since,
             )
-        self._db_failing_since = None
+        self.db_failing_since = None
         self._backoff = 0.0
 
     # --- completions -------------------------------------------------------------------------

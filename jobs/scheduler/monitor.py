@@ -45,7 +45,7 @@ def db_unreachable_since(process: SchedulerProcess) -> datetime | None:
     engine = process.engine
     failing = [
         since
-        for since in (process._db_failing_since, engine._db_failing_since if engine else None)
+        for since in (process.db_failing_since, engine.db_failing_since if engine else None)
         if since is not None
     ]
     if not failing:

@@ -62,7 +62,8 @@ class SchedulerProcess:
         self.node = None
         self.term = 0
         self.sqlite_locked = False
-        self._db_failing_since: float | None = None
+        # Monotonic time of the first failed database call of an incident; the monitor reads it.
+        self.db_failing_since: float | None = None
         # Set by the LISTEN thread on PostgreSQL: a job changed, look now instead of at next poll.
         self.changed = threading.Event()
 
@@ -272,18 +273,18 @@ class SchedulerProcess:
                 self._db_error(exc)
 
     def _db_error(self, exc: DatabaseError) -> None:
-        if self._db_failing_since is None:
-            self._db_failing_since = time.monotonic()
+        if self.db_failing_since is None:
+            self.db_failing_since = time.monotonic()
             logger.error("database unavailable to the scheduler, retrying: %s", exc)
         connection.close()
-        self.stop.wait(min(5.0, 0.5 + time.monotonic() - self._db_failing_since))
+        self.stop.wait(min(5.0, 0.5 + time.monotonic() - self.db_failing_since))
 
     def _db_ok(self) -> None:
-        if self._db_failing_since is not None:
+        if self.db_failing_since is not None:
             logger.warning(
-                "database reachable again after %.1f s", time.monotonic() - self._db_failing_since
+                "database reachable again after %.1f s", time.monotonic() - self.db_failing_since
             )
-            self._db_failing_since = None
+            self.db_failing_since = None
 
     # --- stop --------------------------------------------------------------------------------
 
