@@ -228,7 +228,9 @@ class Engine:
             return
         self._on_db_ok()
         # Committed: the notifier (its own thread) may now read these runs' final rows.
-        notifications.hand_over(completions)
+        notifications.hand_over(
+            c for c in completions if (spec := self.specs.get(c.job_id)) and spec.notifies
+        )
         for pending, active in starts:
             spec = self.specs.get(pending.job_id)
             self.pools.start(active, spec.params() if spec else {})

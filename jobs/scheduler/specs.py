@@ -36,6 +36,9 @@ class JobSpec:
     # The self-registering executor that owns this job, if any: its slots are skipped while the
     # executor is offline (see Engine._offline_executors).
     executor_id: int | None = None
+    # Whether anyone wants messages about its runs: only then are they handed to the notifier,
+    # so a thousand quiet successes a second cost it nothing.
+    notifies: bool = False
 
     @classmethod
     def from_job(cls, job: Job) -> "JobSpec":
@@ -64,6 +67,7 @@ class JobSpec:
             retry_backoff=job.retry_backoff,
             retry_backoff_seconds=job.retry_backoff_seconds,
             executor_id=job.executor_id,
+            notifies=bool(job.notify_on and job.notify_targets()),
         )
 
     def schedule(self) -> Schedule | None:
