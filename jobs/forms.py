@@ -532,7 +532,7 @@ class ImportForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         from jobs.job_files import guess_format
-        from jobs.services.transfer import MAX_FILE_BYTES
+        from jobs.services.transfer_file import MAX_FILE_BYTES
 
         data = super().clean()
         upload = data.get("file")

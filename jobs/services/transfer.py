@@ -15,7 +15,6 @@ import heapq
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import (
@@ -24,13 +23,12 @@ from django.core.exceptions import (
     PermissionDenied,
     ValidationError,
 )
-from django.db import models, transaction
-from django.db.backends.base.operations import BaseDatabaseOperations
+from django.db import transaction
 from django.utils.translation import gettext as _
 
 from jobs import job_files
 from jobs.audit import SECRET_MASK, diff, masked_definition
-from jobs.job_files import FileSyntaxError, LineMap
+from jobs.job_files import LineMap
 from jobs.models import Job
 from jobs.permissions import require
 from jobs.services.chains import CHAIN_FIELDS
@@ -44,56 +42,18 @@ from jobs.services.jobs import (
     job_resume,
     job_update,
 )
-
-FILE_VERSION = 1
-# The confirm step sends the file back as a form field, which Django caps at 2.5 MB.
-MAX_FILE_BYTES = 2_000_000
-STATE_FIELDS = ("state", "paused_until", "pause_note")
-# What one job's entry may hold: its definition (named by its key in the file), the jobs it
-# starts (by name) and its state.
-ENTRY_FIELDS = (
-    tuple(name for name in DEFINITION_FIELDS if name != "name") + tuple(CHAIN_FIELDS) + STATE_FIELDS
+from jobs.services.transfer_file import (
+    ENTRY_FIELDS,
+    FILE_VERSION,
+    STATE_FIELDS,
+    Entry,
+    JobFileError,
+    read_entries,
 )
-REQUIRED_FIELDS = ("kind", "schedule")
+
 NEW_JOB_STATE = {"state": Job.State.ACTIVE, "paused_until": None, "pause_note": ""}
-INTEGER_RANGES = BaseDatabaseOperations.integer_field_ranges
 # The pause service names its arguments differently from the job's fields.
 PAUSE_ERROR_FIELDS = {"until": "paused_until", "note": "pause_note"}
-
-
-class JobFileError(ValidationError):
-    """A file refused, with where: the line, the job (its name) and the field, when known."""
-
-    def __init__(
-        self,
-        detail: str,
-        *,
-        line: int | None = None,
-        job: str | None = None,
-        field: str | None = None,
-        code: str = "invalid_file",
-    ) -> None:
-        inner = ", ".join(
-            part
-            for part in (_("job “%(name)s”") % {"name": job} if job is not None else "", field)
-            if part
-        )
-        if line is not None:
-            where = _("Line %(line)d") % {"line": line} + (f" ({inner})" if inner else "")
-        else:
-            where = inner
-        super().__init__(f"{where}: {detail}" if where else detail, code=code)
-        self.detail = detail
-        self.line = line
-        self.job = job
-        self.field = field
-
-    @property
-    def path(self) -> str:
-        """Where the problem is, as a key: `jobs.<name>.<field>`, `version`, or `file`."""
-        if self.job is not None:
-            return ".".join(part for part in ("jobs", self.job, self.field) if part)
-        return self.field or "file"
 
 
 @dataclass(frozen=True)
@@ -135,19 +95,6 @@ class ImportPlan:
                 for job in self.jobs
             ],
         }
-
-
-@dataclass(frozen=True)
-class _Entry:
-    name: str
-    line: int
-    body: LineMap
-    values: dict[str, Any]
-
-    @property
-    def links(self) -> dict[str, list[str]]:
-        """The names of the jobs it starts, per chain field; a field left out starts none."""
-        return {name: self.values.get(name, []) for name in CHAIN_FIELDS}
 
 
 # --- export --------------------------------------------------------------------------------------
@@ -249,7 +196,7 @@ def jobs_import_apply(
     return ImportPlan(planned, _fingerprint(), delete_missing, applied=True)
 
 
-def _import(actor: Actor, entries: list[_Entry], delete_missing: bool) -> list[PlannedJob]:
+def _import(actor: Actor, entries: list[Entry], delete_missing: bool) -> list[PlannedJob]:
     existing = {job.name: job for job in Job.objects.prefetch_related("downstream_links")}
     names = {job.pk: name for name, job in existing.items()}
     before = {
@@ -288,7 +235,7 @@ def _import(actor: Actor, entries: list[_Entry], delete_missing: bool) -> list[P
 
 
 def _link_graph(
-    entries: list[_Entry], existing: dict[str, Job], names: dict[int, str], delete_missing: bool
+    entries: list[Entry], existing: dict[str, Job], names: dict[int, str], delete_missing: bool
 ) -> dict[str, set[str]]:
     """Which jobs each job starts once the file is imported, by name.
 
@@ -327,8 +274,8 @@ def _unknown_link(target: str, deleted: bool) -> str:
 
 
 def _link_order(
-    entries: list[_Entry], graph: dict[str, set[str]]
-) -> tuple[list[_Entry], list[_Entry]]:
+    entries: list[Entry], graph: dict[str, set[str]]
+) -> tuple[list[Entry], list[Entry]]:
     """The entries in an order that saves the jobs each one starts before it, and the rest.
 
     Saved in this order, a job's downstream jobs exist and already have the links they keep, so
@@ -357,12 +304,12 @@ def _link_order(
     return [entries[i] for i in order], [entries[i] for i in left]
 
 
-def _link_ids(entry: _Entry, saved: dict[str, Job]) -> dict[str, list[int]]:
+def _link_ids(entry: Entry, saved: dict[str, Job]) -> dict[str, list[int]]:
     return {name: [saved[target].pk for target in targets] for name, targets in entry.links.items()}
 
 
 @contextmanager
-def _refused_at(entry: _Entry) -> Iterator[None]:
+def _refused_at(entry: Entry) -> Iterator[None]:
     """The services' refusals as a refused file, at the entry's line and field."""
     try:
         yield
@@ -372,7 +319,7 @@ def _refused_at(entry: _Entry) -> Iterator[None]:
         raise JobFileError(str(exc), line=entry.line, job=entry.name, code="forbidden") from None
 
 
-def _save_entry(actor: Actor, entry: _Entry, job: Job | None, links: dict[str, list[int]]) -> Job:
+def _save_entry(actor: Actor, entry: Entry, job: Job | None, links: dict[str, list[int]]) -> Job:
     definition = _definition(entry, job)
     with _refused_at(entry):
         if job is None:
@@ -383,7 +330,7 @@ def _save_entry(actor: Actor, entry: _Entry, job: Job | None, links: dict[str, l
 
 
 def _planned(
-    entry: _Entry,
+    entry: Entry,
     job: Job,
     names: dict[int, str],
     before: tuple[dict[str, Any], dict[str, Any]] | None,
@@ -417,7 +364,7 @@ def _apply_state(actor: Actor, job: Job, values: dict[str, Any]) -> Job:
     return job_pause(actor=actor, job=job, until=until, note=note)
 
 
-def _definition(entry: _Entry, job: Job | None) -> dict[str, Any]:
+def _definition(entry: Entry, job: Job | None) -> dict[str, Any]:
     """The service's keyword arguments: the file is the whole truth, left-out fields default."""
     definition: dict[str, Any] = {}
     for name in DEFINITION_FIELDS:
@@ -435,7 +382,7 @@ def _definition(entry: _Entry, job: Job | None) -> dict[str, Any]:
     return definition
 
 
-def _unmask_headers(entry: _Entry, config: dict[str, Any], job: Job | None) -> dict[str, Any]:
+def _unmask_headers(entry: Entry, config: dict[str, Any], job: Job | None) -> dict[str, Any]:
     headers = config.get("headers")
     if not isinstance(headers, dict):
         return config
@@ -461,7 +408,7 @@ def _unmask_headers(entry: _Entry, config: dict[str, Any], job: Job | None) -> d
     return {**config, "headers": result}
 
 
-def _config_line(entry: _Entry, *keys: Any) -> int:
+def _config_line(entry: Entry, *keys: Any) -> int:
     line = entry.body.line_of("config") if "config" in entry.body else entry.line
     node: Any = entry.body.get("config")
     for key in keys:
@@ -472,7 +419,7 @@ def _config_line(entry: _Entry, *keys: Any) -> int:
     return line
 
 
-def _entry_error(entry: _Entry, exc: ValidationError) -> JobFileError:
+def _entry_error(entry: Entry, exc: ValidationError) -> JobFileError:
     items = exc.error_dict.items() if hasattr(exc, "error_dict") else [(NON_FIELD_ERRORS, exc)]
     problems = []
     for key, errors in items:
@@ -489,200 +436,6 @@ def _entry_error(entry: _Entry, exc: ValidationError) -> JobFileError:
             problems.append((_config_line(entry, name), f"config.{name}", message))
     line, field_name, message = min(problems, key=lambda problem: problem[0])
     return JobFileError(message, line=line, job=entry.name, field=field_name)
-
-
-# --- reading the file ----------------------------------------------------------------------------
-
-
-def read_entries(text: str, fmt: str) -> list["_Entry"]:
-    if fmt not in job_files.FORMATS:
-        raise JobFileError(_("Choose json or yaml."), field="format")
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
-        raise JobFileError(
-            _("The file is larger than %(n)d bytes; import it in parts.") % {"n": MAX_FILE_BYTES}
-        )
-    if not text.strip():
-        raise JobFileError(_("The file is empty."))
-    try:
-        data = job_files.read(text, fmt)
-    except FileSyntaxError as exc:
-        raise JobFileError(exc.message, line=exc.line) from None
-    if not isinstance(data, LineMap):
-        raise JobFileError(
-            _("The file must be a mapping with “version” and “jobs”."), line=_first_line(text)
-        )
-    _refuse_repeats(data, None, deep=False)
-    for key in data:
-        if key not in ("version", "jobs"):
-            raise JobFileError(
-                _("Unknown key “%(key)s”: a file has only “version” and “jobs”.") % {"key": key},
-                line=data.line_of(key),
-                field=str(key),
-            )
-    _check_version(data)
-    jobs = data.get("jobs")
-    if not isinstance(jobs, LineMap):
-        raise JobFileError(
-            _("“jobs” must be a mapping of job names to their definitions.")
-            if "jobs" in data
-            else _("The file has no “jobs”."),
-            line=data.line_of("jobs"),
-            field="jobs",
-        )
-    for name, line in jobs.repeated:
-        raise JobFileError(
-            _("This job is in the file twice (first on line %(first)d).")
-            % {"first": jobs.line_of(name)},
-            line=line,
-            job=str(name),
-        )
-    return [_read_entry(name, body, jobs.line_of(name)) for name, body in jobs.items()]
-
-
-def _first_line(text: str) -> int:
-    stripped = text.lstrip()
-    return text[: len(text) - len(stripped)].count("\n") + 1
-
-
-def _check_version(data: LineMap) -> None:
-    if "version" not in data:
-        raise JobFileError(
-            _("The file has no “version”; this server reads version %(version)d.")
-            % {"version": FILE_VERSION},
-            line=data.line,
-            field="version",
-        )
-    version = data["version"]
-    if type(version) is not int or version != FILE_VERSION:
-        raise JobFileError(
-            _("Version %(got)s is not one this server reads: it reads version %(version)d.")
-            % {"got": repr(version), "version": FILE_VERSION},
-            line=data.line_of("version"),
-            field="version",
-        )
-
-
-def _refuse_repeats(
-    mapping: LineMap, job: str | None, prefix: str = "", *, deep: bool = True
-) -> None:
-    for key, line in mapping.repeated:
-        raise JobFileError(
-            _("“%(key)s” is given twice (first on line %(first)d).")
-            % {"key": key, "first": mapping.line_of(key)},
-            line=line,
-            job=job,
-            field=f"{prefix}{key}",
-        )
-    for key, value in mapping.items() if deep else ():
-        if isinstance(value, LineMap):
-            _refuse_repeats(value, job, f"{prefix}{key}.")
-
-
-def _read_entry(name: Any, body: Any, line: int) -> _Entry:
-    if not isinstance(name, str) or not name.strip():
-        raise JobFileError(_("A job's name must be text."), line=line, job=str(name))
-    if not isinstance(body, LineMap):
-        raise JobFileError(
-            _("A job must be a mapping of its fields, e.g. kind: task."), line=line, job=name
-        )
-    _refuse_repeats(body, name)
-    values: dict[str, Any] = {}
-    for key, value in body.items():
-        if key not in ENTRY_FIELDS:
-            raise JobFileError(
-                _("Unknown field. A job has: %(fields)s.") % {"fields": ", ".join(ENTRY_FIELDS)},
-                line=body.line_of(key),
-                job=name,
-                field=str(key),
-            )
-        try:
-            values[key] = _typed(key, value)
-        except ValueError as exc:
-            raise JobFileError(str(exc), line=body.line_of(key), job=name, field=key) from None
-    for required in REQUIRED_FIELDS:
-        if required not in values:
-            raise JobFileError(_("This field is required."), line=line, job=name, field=required)
-    return _Entry(name, line, body, values)
-
-
-def _typed(name: str, value: Any) -> Any:
-    """`value` as the model field `name` takes it, or ValueError saying what was expected.
-
-    Types only, from the model's own fields (so fields added to the definition later are checked
-    too); what a value means (a schedule, a task, a URL) is the services' to check.
-    """
-    if name in CHAIN_FIELDS:
-        return _job_names(value)
-    try:
-        model_field = Job._meta.get_field(name)
-    except FieldDoesNotExist:
-        return _plain(value)
-    if value is None:
-        if model_field.null:
-            return None
-        raise ValueError(_("This field may not be null."))
-    if isinstance(model_field, models.DateTimeField):
-        return _instant(value)
-    if isinstance(model_field, models.BooleanField):
-        if not isinstance(value, bool):
-            raise ValueError(_("Expected true or false."))
-    elif isinstance(model_field, models.IntegerField):
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise ValueError(_("Expected a whole number."))
-        # The narrowest column of any supported database (SQLite would store more).
-        low, high = INTEGER_RANGES.get(model_field.get_internal_type(), (None, None))
-        if low is not None and not low <= value <= high:
-            raise ValueError(
-                _("Expected a number from %(min)d to %(max)d.") % {"min": low, "max": high}
-            )
-    elif isinstance(model_field, models.CharField | models.TextField):
-        if not isinstance(value, str):
-            raise ValueError(_("Expected text."))
-    elif isinstance(model_field, models.JSONField) and name in ("config", "labels"):
-        if not isinstance(value, dict):
-            raise ValueError(_("Expected a mapping."))
-    if model_field.choices and value not in {choice for choice, _label in model_field.choices}:
-        raise ValueError(
-            _("“%(value)s” is not one of: %(choices)s.")
-            % {"value": value, "choices": ", ".join(str(c) for c, _label in model_field.choices)}
-        )
-    return _plain(value)
-
-
-def _job_names(value: Any) -> list[str]:
-    if value is None:
-        raise ValueError(_("This field may not be null."))
-    if not isinstance(value, list) or not all(
-        isinstance(item, str) and item.strip() for item in value
-    ):
-        raise ValueError(_("Expected a list of job names."))
-    return sorted(set(value))
-
-
-def _instant(value: Any) -> datetime:
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip())
-        except ValueError:
-            value = None
-    if not isinstance(value, datetime) or value.utcoffset() is None:
-        raise ValueError(
-            _("Expected an ISO-8601 date-time with an offset, e.g. %(example)s.")
-            % {"example": "2030-01-31T09:00:00+01:00"}
-        )
-    # Stored in UTC: a time written with another offset is the same instant, not a change.
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError(_("This date-time is out of range.")) from None
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
 
 
 __all__ = [
