@@ -58,6 +58,7 @@ urlpatterns = [
     path("jobs/<int:pk>/", jobs.job_detail, name="job_detail"),
     path("jobs/<int:pk>/runs/", jobs.job_runs, name="job_runs"),
     path("jobs/<int:pk>/notifications/", jobs.job_notifications, name="job_notifications"),
+    path("jobs/<int:pk>/next-runs/", jobs.job_next_runs, name="job_next_runs"),
     path("jobs/<int:pk>/edit/", job_forms.job_edit, name="job_edit"),
     path("jobs/<int:pk>/clone/", job_forms.job_clone, name="job_clone"),
     path("jobs/<int:pk>/delete/", jobs.job_delete, name="job_delete"),

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from jobs import services
 from jobs.models import AuditEvent, Job, Run
 from tests.test_views_base import (  # noqa: F401 - fixtures are found by their names
     HX,
@@ -338,3 +339,46 @@ class TestJobDelete:
     def test_it_handles_bad_input(self, as_editor, job):
         assert as_editor.post("/jobs/99/delete/").status_code == 404
         assert Job.objects.count() == 1
+
+
+class TestJobNextRuns:
+    def test_it_works(self, as_viewer):
+        job = make_job("every five", schedule="*/5 * * * *")
+        response = as_viewer.get(f"/jobs/{job.pk}/next-runs/", headers=HX)
+        assert response.status_code == 200
+        assert [t.name for t in response.templates][0] == "jobs/_job_next_runs.html"
+        assert len(response.context["next_runs"]) == 10
+        assert 'id="next-runs"' in response.content.decode()
+
+    def test_it_follows_a_changed_schedule(self, as_viewer, editor):
+        job = make_job("moving", schedule="0 9 * * *")
+        first = as_viewer.get(f"/jobs/{job.pk}/next-runs/", headers=HX).context["next_runs"]
+        services.job_update(actor=editor, job=job, schedule="0 17 * * *")
+        second = as_viewer.get(f"/jobs/{job.pk}/next-runs/", headers=HX).context["next_runs"]
+        assert {t.hour for t in first} != {t.hour for t in second}
+
+    def test_a_paused_job_says_so(self, as_viewer):
+        job = make_job("resting", state="paused")
+        page = as_viewer.get(f"/jobs/{job.pk}/next-runs/", headers=HX).content.decode()
+        assert "Paused: no runs until it is resumed." in page
+
+    def test_the_job_page_includes_it(self, as_viewer, job):
+        page = as_viewer.get(f"/jobs/{job.pk}/").content.decode()
+        assert f'hx-get="/jobs/{job.pk}/next-runs/"' in page
+
+    def test_without_htmx_it_redirects_to_the_job_page(self, as_viewer, job):
+        response = as_viewer.get(f"/jobs/{job.pk}/next-runs/")
+        assert response.status_code == 302 and response["Location"] == f"/jobs/{job.pk}/"
+
+    def test_it_requires_login(self, client, job):
+        assert login_redirect(client.get(f"/jobs/{job.pk}/next-runs/", headers=HX))
+
+    def test_it_checks_role(self, job):
+        client = logged_in(user_with_role(None))
+        assert client.get(f"/jobs/{job.pk}/next-runs/", headers=HX).status_code == 403
+
+    def test_it_rejects_wrong_method(self, as_viewer, job):
+        assert as_viewer.post(f"/jobs/{job.pk}/next-runs/", headers=HX).status_code == 405
+
+    def test_it_answers_404_for_a_missing_job(self, as_viewer):
+        assert as_viewer.get("/jobs/999999/next-runs/", headers=HX).status_code == 404

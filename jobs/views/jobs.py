@@ -114,6 +114,9 @@ def _run_filters(request: HttpRequest) -> selectors.RunFilters:
     )
 
 
+NEXT_RUNS_SHOWN = 10
+
+
 def _runs_context(request: HttpRequest, job: Job) -> dict[str, object]:
     filters = _run_filters(request)
     next_runs = selectors.job_next_runs(job, 1)
@@ -142,7 +145,7 @@ def _detail_context(
         **_summary_context(job, form),
         **_runs_context(request, job),
         **_notifications_context(job),
-        "next_runs": selectors.job_next_runs(job, 10),
+        "next_runs": selectors.job_next_runs(job, NEXT_RUNS_SHOWN),
         "links": selectors.job_links(job),
         # Viewers read everything but secrets: header values that look secret stay masked.
         "masked_headers": mask_headers(headers),
@@ -181,6 +184,17 @@ def job_notifications(request: HttpRequest, pk: int) -> HttpResponse:
     if not request.htmx:
         return HttpResponseRedirect(reverse("jobs:job_detail", args=[job.pk]) + "#notifications")
     return render(request, "jobs/_job_notifications.html", _notifications_context(job))
+
+
+@require_GET
+@login_required
+@role_required("view")
+def job_next_runs(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_job(pk)
+    if not request.htmx:
+        return HttpResponseRedirect(reverse("jobs:job_detail", args=[job.pk]))
+    context = {"job": job, "next_runs": selectors.job_next_runs(job, NEXT_RUNS_SHOWN)}
+    return render(request, "jobs/_job_next_runs.html", context)
 
 
 def _summary_response(
