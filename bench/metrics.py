@@ -8,15 +8,10 @@ Usage: python -m bench.metrics [--jobs 10000] [--runs 1000000] [--repeat 30]
 """
 
 import argparse
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-from bench.pages import ROOT, build
+from bench.pages import build, prepared_database, remove_database
 
 TARGET_MS = 250.0
 
@@ -28,19 +23,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="cronadmin-metrics-"))
-    database = tmp / "bench.sqlite3"
-    env = {
-        "DATABASE_URL": f"sqlite:///{database}",
-        "DJANGO_SETTINGS_MODULE": "cronadmin.settings",
-        "ALLOWED_HOSTS": "testserver,localhost",
-        "LOG_LEVEL": "WARNING",
-    }
-    os.environ.update(env)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True)
-    import django
-
-    django.setup()
+    database = prepared_database("cronadmin-metrics-")
     from django.db import connection
     from django.test import Client
 
@@ -71,9 +54,7 @@ def main() -> None:
     p95 = statistics.quantiles(times, n=20)[-1] if len(times) > 1 else times[0]
     print(f"/metrics: median {median:.1f} ms, p95 {p95:.1f} ms, first {times[0]:.1f} ms")
     print(f"{len(body):,} bytes, {series} series; target: median <= {TARGET_MS:.0f} ms")
-    for path in tmp.iterdir():
-        path.unlink()
-    tmp.rmdir()
+    remove_database(database)
 
 
 if __name__ == "__main__":

@@ -135,6 +135,29 @@ def measure(pages: list[tuple[str, str, dict[str, str]]], repeat: int) -> list[t
     return results
 
 
+def prepared_database(prefix: str) -> Path:
+    """A migrated SQLite file in a new temporary folder, with Django set up to use it."""
+    database = Path(tempfile.mkdtemp(prefix=prefix)) / "bench.sqlite3"
+    env = {
+        "DATABASE_URL": f"sqlite:///{database}",
+        "DJANGO_SETTINGS_MODULE": "cronadmin.settings",
+        "ALLOWED_HOSTS": "testserver,localhost",
+        "LOG_LEVEL": "WARNING",
+    }
+    os.environ.update(env)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True)
+    import django
+
+    django.setup()
+    return database
+
+
+def remove_database(database: Path) -> None:
+    for path in database.parent.iterdir():
+        path.unlink()
+    database.parent.rmdir()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=10_000)
@@ -143,24 +166,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the SQLite file")
     args = parser.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="cronadmin-pages-"))
-    database = tmp / "bench.sqlite3"
-    env = {
-        "DATABASE_URL": f"sqlite:///{database}",
-        "DJANGO_SETTINGS_MODULE": "cronadmin.settings",
-        "ALLOWED_HOSTS": "testserver,localhost",
-        "LOG_LEVEL": "WARNING",
-    }
-    os.environ.update(env)
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        check=True,
-    )
-    import django
-
-    django.setup()
+    database = prepared_database("cronadmin-pages-")
     started = time.perf_counter()
     ids = build(database, args.jobs, args.runs)
     print(
@@ -187,9 +193,7 @@ def main() -> None:
         print(f"{label:<34} {median:>10.1f} {p95:>8.1f} {first:>9.1f} {queries:>8}{mark}")
     print(f"\ntarget: median <= {TARGET_MS:.0f} ms per page; 'first' is the first request")
     if not args.keep:
-        for path in tmp.iterdir():
-            path.unlink()
-        tmp.rmdir()
+        remove_database(database)
     else:
         print(f"kept {database}")
 
