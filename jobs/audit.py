@@ -67,6 +67,25 @@ def mask_headers(headers: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def unmask_headers(headers: dict[Any, Any], job: Any | None) -> tuple[dict[Any, Any], list[Any]]:
+    """Headers sent back by a form, the API or a job file, with each mask replaced by the value
+    `job` has stored under that name (header names compare case-insensitively); also the names
+    whose mask stands for nothing stored, for the caller to refuse or keep as it sees fit."""
+    stored: dict[str, Any] = {}
+    if job is not None and job.kind == "http":
+        stored = {str(k).lower(): v for k, v in (job.config.get("headers") or {}).items()}
+    result: dict[Any, Any] = {}
+    unknown: list[Any] = []
+    for name, value in headers.items():
+        if value == SECRET_MASK:
+            if isinstance(name, str) and name.lower() in stored:
+                value = stored[name.lower()]
+            else:
+                unknown.append(name)
+        result[name] = value
+    return result, unknown
+
+
 def masked_definition(definition: dict[str, Any]) -> dict[str, Any]:
     config = definition.get("config")
     if definition.get("kind") == "http" and isinstance(config, dict):

@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from jobs import registry
-from jobs.audit import SECRET_MASK, mask_headers
+from jobs.audit import mask_headers, unmask_headers
 from jobs.kinds.http import METHODS, clean_url
 from jobs.models import Job, JobLink, Notification, Run
 from jobs.permissions import can
@@ -316,7 +316,6 @@ class JobForm(forms.Form):
         return clean_url(value) if value else ""
 
     def clean_headers(self) -> dict[str, str]:
-        previous = (self.job.config.get("headers") or {}) if self.job is not None else {}
         headers: dict[str, str] = {}
         for line in _lines(self.cleaned_data["headers"]):
             name, has_colon, value = line.partition(":")
@@ -324,12 +323,9 @@ class JobForm(forms.Form):
                 raise ValidationError(
                     _("Write each header as Name: value; “%(line)s” has no “:”.") % {"line": line}
                 )
-            name, value = name.strip(), value.strip()
-            # A secret is shown masked; sending the mask back means "keep what is stored".
-            if value == SECRET_MASK and name in previous:
-                value = previous[name]
-            headers[name] = value
-        return headers
+            headers[name.strip()] = value.strip()
+        # A secret is shown masked; sending the mask back means "keep what is stored".
+        return unmask_headers(headers, self.job)[0]
 
     def clean_expect_status(self) -> list[int]:
         codes: list[int] = []

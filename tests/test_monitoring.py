@@ -1,6 +1,5 @@
 """The web's /healthz, /healthz/scheduler, /metrics, the schedulers page and /api/v1/schedulers."""
 
-import socket
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from jobs import services
 from jobs.models import ChangeMarker, Job, Run, SchedulerLease, SchedulerNode
-from tests.conftest import ROOT, user_with_role, wait_for
+from tests.conftest import ROOT, free_port, user_with_role, wait_for
 from tests.test_views_base import HX, logged_in, login_redirect
 
 
@@ -307,12 +306,6 @@ def test_api_schedulers_rejects_post(client, db):
 
 
 # --- a real gunicorn whose database is down ------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.mark.timeout(60)

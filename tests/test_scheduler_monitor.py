@@ -12,8 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from jobs import services
 from jobs.models import Job, Run, SchedulerNode
-from tests.conftest import ROOT, sqlite_only, wait_for
-from tests.test_monitoring import free_port
+from tests.conftest import ROOT, free_port, sqlite_only, wait_for
 
 pytestmark = pytest.mark.timeout(90)
 

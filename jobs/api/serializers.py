@@ -26,7 +26,7 @@ from jobs.api.fields import (
     TASK_FIELDS,
     Field,
 )
-from jobs.audit import SECRET_MASK, mask_headers
+from jobs.audit import mask_headers, unmask_headers
 from jobs.models import Job, JobLink, Notification, Run
 from jobs.selectors import job_next_runs, run_output
 from jobs.services import job_chains
@@ -205,19 +205,12 @@ def _unmask_headers(
     headers: dict[str, str], job: Job | None, errors: dict[str, str]
 ) -> dict[str, str]:
     # Secret header values are sent out masked; sending the mask back means "keep the value".
-    stored = {}
-    if job is not None and job.kind == Job.Kind.HTTP:
-        stored = {k.lower(): v for k, v in (job.config.get("headers") or {}).items()}
-    result = {}
-    for name, value in headers.items():
-        if value == SECRET_MASK:
-            if name.lower() not in stored:
-                errors[f"http.headers.{name}"] = _(
-                    "Send the real value: the mask only stands for a value already saved."
-                )
-                continue
-            value = stored[name.lower()]
-        result[name] = value
+    result, unknown = unmask_headers(headers, job)
+    for name in unknown:
+        errors[f"http.headers.{name}"] = _(
+            "Send the real value: the mask only stands for a value already saved."
+        )
+        del result[name]
     return result
 
 

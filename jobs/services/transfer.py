@@ -27,7 +27,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from jobs import job_files
-from jobs.audit import SECRET_MASK, diff, masked_definition
+from jobs.audit import SECRET_MASK, diff, masked_definition, unmask_headers
 from jobs.job_files import LineMap
 from jobs.models import Job
 from jobs.permissions import require
@@ -386,25 +386,19 @@ def _unmask_headers(entry: Entry, config: dict[str, Any], job: Job | None) -> di
     headers = config.get("headers")
     if not isinstance(headers, dict):
         return config
-    stored: dict[str, str] = {}
-    if job is not None and job.kind == Job.Kind.HTTP:
-        stored = {k.lower(): v for k, v in (job.config.get("headers") or {}).items()}
-    result = {}
-    for name, value in headers.items():
-        if value == SECRET_MASK:
-            if not isinstance(name, str) or name.lower() not in stored:
-                raise JobFileError(
-                    _(
-                        "“%(mask)s” stands for a secret already saved in a job of this name; "
-                        "give the real value here."
-                    )
-                    % {"mask": SECRET_MASK},
-                    line=_config_line(entry, "headers", name),
-                    job=entry.name,
-                    field=f"config.headers.{name}",
-                )
-            value = stored[name.lower()]
-        result[name] = value
+    result, unknown = unmask_headers(headers, job)
+    if unknown:
+        name = unknown[0]
+        raise JobFileError(
+            _(
+                "“%(mask)s” stands for a secret already saved in a job of this name; "
+                "give the real value here."
+            )
+            % {"mask": SECRET_MASK},
+            line=_config_line(entry, "headers", name),
+            job=entry.name,
+            field=f"config.headers.{name}",
+        )
     return {**config, "headers": result}
 
 
