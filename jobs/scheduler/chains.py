@@ -28,10 +28,14 @@ def create_chained_runs(
     completions: Iterable[Completion], specs: dict[int, JobSpec], now: datetime | None = None
 ) -> int:
     """Write the runs that `completions` start; returns how many were queued (not skipped)."""
-    ended = [c for c in completions if c.state in EVENTS_OF_STATE]
+    ended = [
+        c
+        for c in completions
+        if c.state in EVENTS_OF_STATE and (spec := specs.get(c.job_id)) and spec.starts_jobs
+    ]
     if not ended:
         return 0
-    # One query finds whether any of these jobs starts others; most do not, and stop here.
+    # One query finds the links of the jobs that start others.
     links: dict[int, list[tuple]] = defaultdict(list)
     rows = JobLink.objects.filter(upstream_id__in={c.job_id for c in ended}).values_list(
         "upstream_id",
@@ -57,7 +61,7 @@ def create_chained_runs(
         if run is None or run.state != completion.state:
             continue
         spec = specs.get(completion.job_id)
-        if completion.state != Run.State.SUCCEEDED and _will_retry(run, spec):
+        if completion.state != Run.State.SUCCEEDED and spec and spec.retries_after(run.attempt):
             continue  # not a failure yet: its last attempt decides
         events = EVENTS_OF_STATE[completion.state]
         upstream = spec.name if spec else f"#{completion.job_id}"
@@ -74,11 +78,6 @@ def create_chained_runs(
                 new[-1].reason += " Skipped: job paused" + (f": {note}" if note else ".")
     Run.objects.bulk_create(new)
     return sum(1 for run in new if run.state == Run.State.QUEUED)
-
-
-def _will_retry(run: Run, spec: JobSpec | None) -> bool:
-    # The rule of Engine._schedule_retries: attempts up to max_retries + 1.
-    return spec is not None and run.attempt <= spec.max_retries
 
 
 def _chained_run(

@@ -317,7 +317,7 @@ class Engine:
         for completion in completions:
             run = runs.get(completion.run_id)
             spec = self.specs.get(completion.job_id)
-            if run is None or spec is None or run.attempt > spec.max_retries:
+            if run is None or spec is None or not spec.retries_after(run.attempt):
                 continue
             attempt = run.attempt + 1
             delay = spec.retry_delay(attempt)

@@ -5,7 +5,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from jobs.models import Job
+from django.db.models import Exists, OuterRef
+
+from jobs.models import Job, JobLink
 from jobs.schedules import Schedule, ScheduleError, parse_schedule
 
 
@@ -39,6 +41,8 @@ class JobSpec:
     # Whether anyone wants messages about its runs: only then are they handed to the notifier,
     # so a thousand quiet successes a second cost it nothing.
     notifies: bool = False
+    # Whether it starts other jobs (chains): only then does an ended run need the links looked up.
+    starts_jobs: bool = False
 
     @classmethod
     def from_job(cls, job: Job) -> "JobSpec":
@@ -68,6 +72,8 @@ class JobSpec:
             retry_backoff_seconds=job.retry_backoff_seconds,
             executor_id=job.executor_id,
             notifies=bool(job.notify_on and job.notify_targets()),
+            # Annotated by load_specs; a job read some other way is assumed to start others.
+            starts_jobs=getattr(job, "starts_jobs", True),
         )
 
     def schedule(self) -> Schedule | None:
@@ -89,6 +95,10 @@ class JobSpec:
 
     def params(self) -> dict[str, Any]:
         return _thawed(self.config)
+
+    def retries_after(self, attempt: int) -> bool:
+        """Whether a failed attempt number `attempt` is followed by another one."""
+        return attempt <= self.max_retries
 
     def retry_delay(self, attempt: int) -> float:
         job = Job(
@@ -120,4 +130,7 @@ def _thaw(value: Any) -> Any:
 
 
 def load_specs() -> dict[int, JobSpec]:
-    return {job.pk: JobSpec.from_job(job) for job in Job.objects.all().iterator(chunk_size=2000)}
+    jobs = Job.objects.annotate(
+        starts_jobs=Exists(JobLink.objects.filter(upstream=OuterRef("pk")))
+    ).iterator(chunk_size=2000)
+    return {job.pk: JobSpec.from_job(job) for job in jobs}
