@@ -45,6 +45,7 @@ REQUEST_FIELDS = (
     "retry_of_id",
     "not_before",
     "stands_for_id",
+    "job_version",
 )
 CLAIM_SQL = (
     "INSERT INTO jobs_run (job_id, job_version, state, reason, cause, scheduled_for, "
@@ -474,6 +475,11 @@ class Engine:
             )
             if r[0] not in mine
         ]
+        # A run asked for right after an edit must run the edited definition. Its row names the
+        # version it was asked for; while the specs here are older, the request waits: the edit
+        # bumped the change marker, so the sync thread's next reconcile brings the new spec and
+        # polls again.
+        rows = [r for r in rows if (spec := self.specs.get(r[1])) is None or spec.version >= r[-1]]
         if not rows:
             return []
         Run.objects.filter(id__in=[r[0] for r in rows], state=Run.State.QUEUED).update(
@@ -481,10 +487,14 @@ class Engine:
         )
         claimed = []
         now = timezone.now()
-        for run_id, job_id, trigger, slot, attempt, first, not_before, stands_for in rows:
+        newer: dict[int, list[int]] = defaultdict(list)
+        for run_id, job_id, trigger, slot, attempt, first, not_before, stands_for, version in rows:
             spec = self.specs.get(job_id)
             if spec is None:
                 continue
+            if version != spec.version:
+                # Edited again between the request and now: it runs, and records, the newest.
+                newer[spec.version].append(run_id)
             pending = _pending(
                 run_id, job_id, spec.priority, trigger, slot, attempt, first, not_before
             )
@@ -494,6 +504,8 @@ class Engine:
                 heapq.heappush(self.delayed, (not_before, run_id, pending))
             else:
                 claimed.append(pending)
+        for version, run_ids in newer.items():
+            Run.objects.filter(id__in=run_ids).update(job_version=version)
         return claimed
 
     def _apply_cancel_requests(self) -> None:
