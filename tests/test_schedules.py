@@ -490,3 +490,54 @@ def test_trigger_works_in_a_background_scheduler() -> None:
         assert job.next_run_time == expected
     finally:
         scheduler.shutdown(wait=False)
+
+
+# --- differential: cronsim across DST zones --------------------------------------------------
+
+DIFFERENTIAL_ZONES = [*ZONES, "America/Santiago", "Europe/London"]
+DIFFERENTIAL_EXPRESSIONS = [
+    "30 2 * * *",
+    "0 2 * * *",
+    "15 1 * * *",
+    "45 1 * * *",
+    "0 3 * * *",
+    "*/15 * * * *",
+    "0 * * * *",
+    "* 2 * * *",
+    "30 2 * * 0",
+    "0 9 * * 1-5",
+    "0 0 1 * *",
+    "30 1,2,3 * * *",
+    "0 */2 * * *",
+    "59 23 L * *",
+    "0 2 * * fri#2",
+    "*/20 1-3 * * *",
+]
+# Lord Howe falls back from 02:00 (+11:00) to 01:30 (+10:30): 02:00-02:29 then happens once,
+# after the repeated half hour. cronsim skips those minutes; ours runs them, as Debian cron does.
+CRONSIM_DIFFERENCES = {
+    ("Australia/Lord_Howe", "* 2 * * *"): [
+        utc(year, 4, day, 15, 30 + minute)
+        for year, day in ((2026, 4), (2027, 3))
+        for minute in range(30)
+    ],
+    ("Australia/Lord_Howe", "0 */2 * * *"): [utc(2026, 4, 4, 15, 30), utc(2027, 4, 3, 15, 30)],
+}
+
+
+@pytest.mark.parametrize("zone", DIFFERENTIAL_ZONES)
+@pytest.mark.parametrize("text", DIFFERENTIAL_EXPRESSIONS)
+def test_it_agrees_with_cronsim_across_dst_changes(text: str, zone: str) -> None:
+    # One year: every zone's spring and autumn changes, and Santiago's in the other order.
+    start, end = utc(2026, 1, 1), utc(2027, 1, 1)
+    ours = [t for t in parse_schedule(text, zone).slots_between(start, end, 200_000) if t < end]
+    theirs = []
+    for fire in CronSim(text, start.astimezone(ZoneInfo(zone))):
+        if fire.astimezone(UTC) >= end:
+            break
+        if fire.astimezone(UTC) > start:
+            theirs.append(fire.astimezone(UTC))
+    only_ours = sorted(set(ours) - set(theirs))
+    assert sorted(set(theirs) - set(ours)) == []
+    assert only_ours == CRONSIM_DIFFERENCES.get((zone, text), [])
+    assert len(ours) == len(set(ours))
