@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from jobs.api import docs, executors, ledger, schedulers, transfer, views
+from jobs.api import allowed_hosts, docs, executors, ledger, schedulers, transfer, trials, views
 
 app_name = "api"
 urlpatterns = [
@@ -14,6 +14,11 @@ urlpatterns = [
     path("jobs/<int:job_id>/resume", views.job_resume, name="job_resume"),
     path("jobs/<int:job_id>/run", views.job_run, name="job_run"),
     path("jobs/<int:job_id>/runs", views.job_runs, name="job_runs"),
+    path(
+        "jobs/<int:job_id>/test-request",
+        trials.job_test_request,
+        name="job_test_request",
+    ),
     path("jobs/<int:job_id>/slots", ledger.job_slots, name="job_slots"),
     path("jobs/<int:job_id>/notifications", views.job_notifications, name="job_notifications"),
     path("runs", views.runs_collection, name="runs"),
@@ -32,6 +37,8 @@ urlpatterns = [
         name="executor_unregister",
     ),
     path("schedulers", schedulers.schedulers, name="schedulers"),
+    path("allowed-hosts", allowed_hosts.allowed_hosts, name="allowed_hosts"),
+    path("allowed-hosts/<int:entry_id>", allowed_hosts.allowed_host_item, name="allowed_host"),
     path("openapi.json", docs.schema, name="openapi"),
     path("docs", docs.docs, name="docs"),
     path("docs/assets/<str:name>", docs.docs_asset, name="docs_asset"),
