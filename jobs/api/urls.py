@@ -44,5 +44,6 @@ urlpatterns = [
     path("docs/assets/<str:name>", docs.docs_asset, name="docs_asset"),
     path("ping", docs.ping, name="ping"),
     # Last: anything else under /api/v1/ answers a JSON 404, not the web's HTML page.
-    re_path(r"^(?P<path>.*)$", views.unknown_endpoint),
+    # (?s:): a path may hold an encoded line break, which "." alone would not match.
+    re_path(r"^(?P<path>(?s:.*))$", views.unknown_endpoint),
 ]
