@@ -17,6 +17,7 @@ import ipaddress
 import re
 import socket
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -422,10 +423,34 @@ def target_message(exc: BlockedAddress) -> str:
     )
 
 
+# Save-time answers, kept briefly: an import or an executor registration saves many jobs calling
+# one host, and a resolver that hangs must cost its budget once, not once per job. Runs never
+# use these: they resolve afresh.
+SAVE_ANSWER_SECONDS = 30.0
+_SAVE_ANSWERS_MAX = 256
+_save_answers: dict[tuple[str, int], tuple[float, list[IPAddress] | None]] = {}
+_save_answers_lock = threading.Lock()
+
+
 def _resolve_within(host: str, port: int, seconds: float) -> list[IPAddress] | None:
-    # getaddrinfo cannot be interrupted: past the budget the answer is abandoned, not awaited.
     if seconds <= 0:
         return None
+    key = (_normalise_host(host), port)
+    now = time.monotonic()
+    with _save_answers_lock:
+        kept = _save_answers.get(key)
+    if kept is not None and now - kept[0] < SAVE_ANSWER_SECONDS:
+        return kept[1]
+    answer = _lookup_within(host, port, seconds)
+    with _save_answers_lock:
+        if len(_save_answers) >= _SAVE_ANSWERS_MAX:
+            _save_answers.clear()
+        _save_answers[key] = (now, answer)
+    return answer
+
+
+def _lookup_within(host: str, port: int, seconds: float) -> list[IPAddress] | None:
+    # getaddrinfo cannot be interrupted: past the budget the answer is abandoned, not awaited.
     answer: list[list[IPAddress]] = []
     done = threading.Event()
 
