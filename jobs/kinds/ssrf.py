@@ -299,7 +299,13 @@ def stored_allow_list() -> AllowList:
     except DatabaseError:
         # Fail closed: without the list nothing internal is allowed, and the run says why.
         stored = []
-    return AllowList.of(stored)
+    return _stored_allow_list(tuple(stored))
+
+
+@lru_cache(maxsize=8)
+def _stored_allow_list(entries: tuple[str, ...]) -> AllowList:
+    # Parsing is most of the cost once the rows are read; the rows themselves are read each time.
+    return AllowList.of(entries)
 
 
 @lru_cache(maxsize=8)
