@@ -276,3 +276,16 @@ def test_an_import_reports_a_blocked_target_at_its_field() -> None:
         services.jobs_import_plan(actor=None, text=text, fmt="yaml")
     assert ALLOWED_PAGE in str(caught.value)
     assert not Job.objects.exists()
+
+
+def test_a_setting_entry_breaking_the_rules_is_left_out_and_reported(settings) -> None:
+    from jobs.checks import check_allowed_hosts
+
+    settings.CRONADMIN_HTTP_ALLOWED_HOSTS = ["0.0.0.0/0", "169.254.169.254", "10.9.0.0/16"]
+    with pytest.raises(ssrf.BlockedAddress):
+        ssrf.checked_address("10.1.2.3", [address("10.1.2.3")])
+    assert ssrf.checked_address("10.9.0.1", [address("10.9.0.1")])
+    warnings = check_allowed_hosts()
+    assert [w.id for w in warnings] == ["cronadmin.W011", "cronadmin.W011"]
+    assert "'0.0.0.0/0' is not used" in warnings[0].msg
+    assert "'169.254.169.254' is not used" in warnings[1].msg

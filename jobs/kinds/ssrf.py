@@ -310,7 +310,21 @@ def _stored_allow_list(entries: tuple[str, ...]) -> AllowList:
 
 @lru_cache(maxsize=8)
 def _setting_allow_list(entries: tuple[str, ...]) -> AllowList:
-    return AllowList.of(entries)
+    # The setting's entries obey the page's rules; one that does not (a network broader than a
+    # /8, a metadata address) is left out, and `manage.py check` says so (jobs.checks).
+    return AllowList.of(entry for entry, problem in setting_entries(entries) if problem is None)
+
+
+def setting_entries(entries: Iterable[str]) -> list[tuple[str, str | None]]:
+    """Each entry of CRONADMIN_HTTP_ALLOWED_HOSTS in its normal form, or as written with why
+    it is not used."""
+    checked: list[tuple[str, str | None]] = []
+    for entry in entries:
+        try:
+            checked.append((clean_allowed_entry(entry), None))
+        except ValidationError as exc:
+            checked.append((entry, " ".join(exc.messages)))
+    return checked
 
 
 def _as_network(value: str) -> IPNetwork | None:
