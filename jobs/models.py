@@ -1,4 +1,4 @@
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -145,8 +145,8 @@ class Job(models.Model):
             self.config = clean_config(self.kind, self.config)
 
         collect(clean_kind, "config")
-        if "url" not in errors and "notify_webhook_url" not in errors:
-            collect(self.check_targets, "config")
+        # Only URLs that are well-formed are worth resolving.
+        collect(lambda: self.check_targets(skip=set(errors)), "config")
         if self.start_at and self.end_at and self.end_at <= self.start_at:
             errors.setdefault("end_at", []).append(
                 ValidationError(_("The end must be after the start."), code="end_before_start")
@@ -160,7 +160,7 @@ class Job(models.Model):
         if errors:
             raise ValidationError(errors)
 
-    def check_targets(self) -> None:
+    def check_targets(self, skip: Collection[str] = ()) -> None:
         """Refuse a URL or webhook that the SSRF guard would block when it is called, so the
         person saving it reads why (and who can allow it) instead of a failed run later."""
         from jobs.kinds.ssrf import check_target
@@ -171,7 +171,7 @@ class Job(models.Model):
             targets["url"] = self.config.get("url") or ""
         for field, url in targets.items():
             try:
-                if url:
+                if url and field not in skip:
                     check_target(url)
             except ValidationError as exc:
                 problems[field] = exc

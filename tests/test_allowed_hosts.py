@@ -289,3 +289,11 @@ def test_a_setting_entry_breaking_the_rules_is_left_out_and_reported(settings) -
     assert [w.id for w in warnings] == ["cronadmin.W011", "cronadmin.W011"]
     assert "'0.0.0.0/0' is not used" in warnings[0].msg
     assert "'169.254.169.254' is not used" in warnings[1].msg
+
+
+def test_every_refusal_is_reported_at_once() -> None:
+    with pytest.raises(ValidationError) as caught:
+        http_job("http://10.1.2.3/sync", notify_webhook_url="ftp://hooks/")
+    errors = field_errors(caught)
+    assert ALLOWED_PAGE in errors["url"][0]
+    assert errors["notify_webhook_url"] == ["Only http:// and https:// URLs can be called."]
