@@ -302,3 +302,49 @@ class TestTestNotification:
         job = notified_job(notify_emails=["ops@example.com"])
         assert logged_in(user_with_role("Operator")).get(notify_url(job)).status_code == 405
         assert not mail.outbox
+
+
+class TestTestNotificationApi:
+    def path(self, job: Job) -> str:
+        return f"/api/v1/jobs/{job.pk}/test-notification"
+
+    def test_it_works(self, receiver, allowed):  # noqa: F811
+        job = notified_job(notify_emails=["ops@example.com"], notify_webhook_url=receiver.url)
+        response = Api(user_with_role("Operator")).post(self.path(job))
+        assert response.status_code == 200
+        assert response.json() == {
+            "results": [
+                {"channel": "email", "target": "ops@example.com", "sent": True, "detail": "Sent."},
+                {
+                    "channel": "webhook",
+                    "target": receiver.url,
+                    "sent": True,
+                    "detail": "Delivered: the receiver answered HTTP 204.",
+                },
+            ],
+            "count": 2,
+        }
+        assert len(mail.outbox) == 1 and len(receiver.calls) == 1
+        assert len(audited(job, "test_notification")) == 1
+
+    def test_a_job_without_channels_is_refused(self):
+        response = Api(user_with_role("Operator")).post(self.path(make_job("nightly")))
+        assert response.status_code == 422 and response.json()["error"]["code"] == "invalid"
+        assert not mail.outbox
+
+    def test_it_requires_credentials(self):
+        job = notified_job(notify_emails=["ops@example.com"])
+        assert Api().post(self.path(job)).status_code == 401
+        assert not mail.outbox
+
+    def test_it_checks_role(self):
+        job = notified_job(notify_emails=["ops@example.com"])
+        assert Api(user_with_role("Viewer")).post(self.path(job)).status_code == 403
+        assert not mail.outbox
+
+    def test_it_rejects_wrong_method_and_bad_input(self):
+        job = notified_job(notify_emails=["ops@example.com"])
+        api = Api(user_with_role("Operator"))
+        assert api.get(self.path(job)).status_code == 405
+        assert api.post(self.path(job), {"channel": "email"}).status_code == 422
+        assert not mail.outbox

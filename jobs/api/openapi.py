@@ -424,6 +424,17 @@ def paths() -> Schema:
                 body_required=False,
             ),
         },
+        "/api/v1/jobs/{job_id}/test-notification": {
+            "parameters": [job],
+            "post": operation(
+                "Send one test message to each of a job's channels (no notification recorded)",
+                "jobs",
+                {200: ref("TestNotification")},
+                (404,),
+                body=empty,
+                body_required=False,
+            ),
+        },
     }
 
 

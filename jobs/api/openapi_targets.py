@@ -47,6 +47,22 @@ def target_components() -> Schema:
             additionalProperties=False,
             example={"host": "10.20.0.0/16", "note": "the internal tools portal"},
         ),
+        "TestNotification": obj(
+            {
+                "results": {
+                    "type": "array",
+                    "items": obj(
+                        {
+                            "channel": {"type": "string", "enum": ["email", "webhook"]},
+                            "target": STRING,
+                            "sent": {"type": "boolean"},
+                            "detail": STRING,
+                        }
+                    ),
+                },
+                "count": INTEGER,
+            }
+        ),
         "TestRequest": obj(
             {
                 "request": obj({"method": STRING, "url": STRING}),

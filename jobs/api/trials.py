@@ -1,4 +1,5 @@
-"""A job's test request: its saved request sent once, the answer returned, no run recorded."""
+"""A job's test request and test notification: sent once, the outcome returned, nothing recorded
+but an audit entry."""
 
 from typing import Any
 
@@ -45,3 +46,20 @@ def job_test_request(request: HttpRequest, job_id: int) -> HttpResponse:
     except ValidationError as exc:
         raise from_validation_error(exc) from None
     return JsonResponse(probe_json(result))
+
+
+@api_view("POST", atomic=False)
+def job_test_notification(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = job_or_404(job_id)
+    data = read_json(request, required=False)
+    if data:
+        raise invalid({name: _("Unknown field.") for name in data})
+    try:
+        results = services.job_test_notification(actor=request.user, job=job)
+    except ValidationError as exc:
+        raise from_validation_error(exc) from None
+    channels = [
+        {"channel": r.channel, "target": r.target, "sent": r.sent, "detail": r.detail}
+        for r in results
+    ]
+    return JsonResponse({"results": channels, "count": len(channels)})

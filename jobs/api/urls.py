@@ -19,6 +19,11 @@ urlpatterns = [
         trials.job_test_request,
         name="job_test_request",
     ),
+    path(
+        "jobs/<int:job_id>/test-notification",
+        trials.job_test_notification,
+        name="job_test_notification",
+    ),
     path("jobs/<int:job_id>/slots", ledger.job_slots, name="job_slots"),
     path("jobs/<int:job_id>/notifications", views.job_notifications, name="job_notifications"),
     path("runs", views.runs_collection, name="runs"),
