@@ -258,6 +258,15 @@ CRONADMIN_HTTP_ALLOWED_HOSTS = env_list("CRONADMIN_HTTP_ALLOWED_HOSTS")
 CRONADMIN_HTTP_MAX_RESPONSE_BYTES = env_int(
     "CRONADMIN_HTTP_MAX_RESPONSE_BYTES", 1_048_576, minimum=0
 )
+# Saving an http job or webhook resolves its host name within this many seconds to refuse an
+# internal target at once; 0 skips the lookup (runs still check). See docs/security.md.
+CRONADMIN_HTTP_SAVE_RESOLVE_SECONDS = env_float(
+    "CRONADMIN_HTTP_SAVE_RESOLVE_SECONDS", 2.0, minimum=0
+)
+# A test request from the web waits at most this long, whatever the job's own timeout.
+CRONADMIN_HTTP_TEST_TIMEOUT_SECONDS = env_float(
+    "CRONADMIN_HTTP_TEST_TIMEOUT_SECONDS", 15.0, minimum=0.1
+)
 # Captured output keeps this many bytes from the start and from the end of a run's output.
 CRONADMIN_OUTPUT_HEAD_BYTES = env_int("CRONADMIN_OUTPUT_HEAD_BYTES", 32_768, minimum=0)
 CRONADMIN_OUTPUT_TAIL_BYTES = env_int("CRONADMIN_OUTPUT_TAIL_BYTES", 32_768, minimum=0)

@@ -21,3 +21,20 @@ def check_encryption_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckM
             id="cronadmin.W001",
         )
     ]
+
+
+@register(Tags.security)
+def check_allowed_hosts(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    from django.conf import settings
+
+    from jobs.kinds.ssrf import setting_entries
+
+    return [
+        Warning(
+            f"CRONADMIN_HTTP_ALLOWED_HOSTS: {entry!r} is not used: {problem}",
+            hint="Write a host name, *.domain, an IP address or a network of at most a /8.",
+            id="cronadmin.W011",
+        )
+        for entry, problem in setting_entries(settings.CRONADMIN_HTTP_ALLOWED_HOSTS)
+        if problem is not None
+    ]

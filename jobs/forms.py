@@ -553,3 +553,17 @@ class ImportForm(forms.Form):
     def source_field(self) -> str:
         """Where a problem in the file is shown: at the upload, or at the pasted text."""
         return "file" if self.files.get("file") else "text"
+
+
+class AllowedHostForm(forms.Form):
+    # The service checks and normalises both; the form only bounds their size.
+    host = forms.CharField(
+        label=_("Host name or network"),
+        max_length=255,
+        help_text=_("billing.internal, *.corp.example, 10.1.2.3 or 10.1.0.0/16"),
+    )
+    note = forms.CharField(
+        label=_("Why it may be called"),
+        max_length=200,
+        help_text=_("For example: the internal tools portal."),
+    )

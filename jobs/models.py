@@ -1,4 +1,4 @@
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -145,6 +145,8 @@ class Job(models.Model):
             self.config = clean_config(self.kind, self.config)
 
         collect(clean_kind, "config")
+        # Only URLs that are well-formed are worth resolving.
+        collect(lambda: self.check_targets(skip=set(errors)), "config")
         if self.start_at and self.end_at and self.end_at <= self.start_at:
             errors.setdefault("end_at", []).append(
                 ValidationError(_("The end must be after the start."), code="end_before_start")
@@ -157,6 +159,24 @@ class Job(models.Model):
             self.paused_until = None
         if errors:
             raise ValidationError(errors)
+
+    def check_targets(self, skip: Collection[str] = ()) -> None:
+        """Refuse a URL or webhook that the SSRF guard would block when it is called, so the
+        person saving it reads why (and who can allow it) instead of a failed run later."""
+        from jobs.kinds.ssrf import check_target
+
+        problems: dict[str, ValidationError] = {}
+        targets = {"notify_webhook_url": self.notify_webhook_url}
+        if self.kind == Job.Kind.HTTP and isinstance(self.config, dict):
+            targets["url"] = self.config.get("url") or ""
+        for field, url in targets.items():
+            try:
+                if url and field not in skip:
+                    check_target(url)
+            except ValidationError as exc:
+                problems[field] = exc
+        if problems:
+            raise ValidationError(problems)
 
     def effective_timeout(self) -> int:
         return self.timeout_seconds or settings.CRONADMIN_DEFAULT_TIMEOUT_SECONDS
@@ -427,6 +447,8 @@ class AuditEvent(models.Model):
         CANCEL = "cancel", _("Cancelled")
         LOGIN = "login", _("Logged in")
         LOGIN_FAILED = "login_failed", _("Failed login")
+        TEST_REQUEST = "test_request", _("Test request")
+        TEST_NOTIFICATION = "test_notification", _("Test notification")
 
     at = models.DateTimeField(default=now, db_index=True)
     actor = models.ForeignKey(
@@ -608,3 +630,36 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} notification {self.pk} of job {self.job_id} ({self.state})"
+
+
+class AllowedHost(models.Model):
+    """An internal host name or network that http jobs and webhooks may call.
+
+    Beside CRONADMIN_HTTP_ALLOWED_HOSTS; both are read by jobs.kinds.ssrf at every check, so a
+    change applies to the next request of the web and of the scheduler without a restart.
+    Entries are added and removed by administrators (jobs.services.allowed_hosts), never edited.
+    """
+
+    host = models.CharField(_("host or network"), max_length=255, unique=True)
+    note = models.CharField(_("note"), max_length=200)
+    created_at = models.DateTimeField(default=now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["host"]
+
+    def __str__(self) -> str:
+        return self.host
+
+    @property
+    def is_network(self) -> bool:
+        """An address or network (matched against what hosts resolve to), not a host name."""
+        import ipaddress
+
+        try:
+            ipaddress.ip_network(self.host, strict=False)
+        except ValueError:
+            return False
+        return True

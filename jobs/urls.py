@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
 from jobs.views import (
+    allowed_hosts,
     audit,
     dashboard,
     executors,
@@ -12,6 +13,7 @@ from jobs.views import (
     profile,
     runs,
     transfer,
+    trials,
     versions,
 )
 
@@ -65,6 +67,12 @@ urlpatterns = [
     path("jobs/<int:pk>/pause/", jobs.job_pause, name="job_pause"),
     path("jobs/<int:pk>/resume/", jobs.job_resume, name="job_resume"),
     path("jobs/<int:pk>/run/", jobs.job_run_now, name="job_run_now"),
+    path("jobs/<int:pk>/test-request/", trials.job_test_request, name="job_test_request"),
+    path(
+        "jobs/<int:pk>/test-notification/",
+        trials.job_test_notification,
+        name="job_test_notification",
+    ),
     path("jobs/<int:pk>/slots/", ledger.job_slots, name="job_slots"),
     path("jobs/<int:pk>/versions/", versions.job_versions, name="job_versions"),
     path(
@@ -80,6 +88,12 @@ urlpatterns = [
     path("audit/", audit.audit_log, name="audit_log"),
     path("executors/", executors.executor_list, name="executor_list"),
     path("schedulers/", health.scheduler_list, name="scheduler_list"),
+    path("settings/allowed-hosts/", allowed_hosts.allowed_hosts, name="allowed_hosts"),
+    path(
+        "settings/allowed-hosts/<int:pk>/delete/",
+        allowed_hosts.allowed_host_delete,
+        name="allowed_host_delete",
+    ),
     # For machines: no login, no session (see jobs/views/health.py).
     path("healthz", health.healthz, name="healthz"),
     path("healthz/scheduler", health.healthz_scheduler, name="healthz_scheduler"),

@@ -5,3 +5,5 @@ which inherit this environment. Tests of production behaviour build their own en
 import os
 
 os.environ.setdefault("CRONADMIN_DEV", "1")
+# Tests never ask DNS: saving a job checks IP literals and `localhost` names only.
+os.environ.setdefault("CRONADMIN_HTTP_SAVE_RESOLVE_SECONDS", "0")

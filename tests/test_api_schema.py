@@ -30,7 +30,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from jobs import services
-from jobs.models import Executor, Job, Run, SchedulerLease, SchedulerNode
+from jobs.models import AllowedHost, Executor, Job, Run, SchedulerLease, SchedulerNode
+from tests.conftest import free_port
 from tests.test_api_support import (  # noqa: F401 - fixtures
     Api,
     fresh_caches,
@@ -101,6 +102,7 @@ class World:
 
     def __init__(self) -> None:
         self.token = Api(user_with_role("Admin", "fuzzer")).token
+        self.closed_port = free_port()
         node = SchedulerNode.objects.create(host="fuzz", pid=1)
         SchedulerLease.objects.update_or_create(name="scheduler", defaults={"holder": node})
 
@@ -116,9 +118,22 @@ class World:
     def run_id(self) -> int:
         run = Run.objects.filter(state=Run.State.QUEUED).first()
         if run is None:
-            job = Job.objects.filter(name="fuzz http").first() or make_http_job("fuzz http")
+            job = Job.objects.filter(name="fuzz http").first() or self.http_job()
             run = make_run(job, state=Run.State.QUEUED, started_at=None, finished_at=None)
         return run.pk
+
+    def http_job(self) -> Job:
+        # Its test requests go to a closed port on 127.0.0.1 (allowed below): no DNS, no wait.
+        job = make_http_job("fuzz http")
+        config = {**job.config, "url": f"http://127.0.0.1:{self.closed_port}/hook"}
+        Job.objects.filter(pk=job.pk).update(config=config)
+        return job
+
+    def entry_id(self) -> int:
+        entry = AllowedHost.objects.first()
+        if entry is None:
+            entry = services.allowed_host_create(actor=None, host="10.9.0.0/16", note="fuzz")
+        return entry.pk
 
     def executor_name(self) -> str:
         if not Executor.objects.filter(name="fuzz").exists():
@@ -130,7 +145,8 @@ class World:
 
 
 @pytest.fixture
-def world(in_test_transaction) -> World:
+def world(in_test_transaction, settings) -> World:
+    settings.CRONADMIN_HTTP_ALLOWED_HOSTS = ["127.0.0.1"]
     world = World()
     make_run(make_job("fuzz task"), output="hello\n")
     return world
@@ -151,7 +167,12 @@ def test_the_api_keeps_its_schema(case: Any, world: World) -> None:
     # valid and its answer counted as accepting invalid data.
     invalid_path = case.meta is not None and case.meta.is_negative_at(ParameterLocation.PATH)
     if case.path_parameters and not invalid_path and next(turn) % 2 == 0:
-        real = {"job_id": world.job_id, "run_id": world.run_id, "name": world.executor_name}
+        real = {
+            "job_id": world.job_id,
+            "run_id": world.run_id,
+            "name": world.executor_name,
+            "entry_id": world.entry_id,
+        }
         for name in case.path_parameters:
             case.path_parameters[name] = real[name]()
     sent["requests"] += 1

@@ -13,6 +13,13 @@ from tests.webhook_receiver import receiver_fixture  # noqa: F401 - fixture
 pytestmark = pytest.mark.timeout(90)
 
 
+@pytest.fixture(autouse=True)
+def local_webhooks_allowed(settings) -> None:
+    # The receiver listens on 127.0.0.1: saving a job with it as webhook needs it allowed, as
+    # scheduler_env allows it for the scheduler.
+    settings.CRONADMIN_HTTP_ALLOWED_HOSTS = ["127.0.0.1"]
+
+
 def failing_job(url: str, **fields) -> Job:
     return services.job_create(
         actor=None,

@@ -30,11 +30,13 @@ EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
-def api_view(*methods: str, public: bool = False) -> Callable[[View], View]:
+def api_view(*methods: str, public: bool = False, atomic: bool = True) -> Callable[[View], View]:
     """Declare the methods of an API view; every rejection becomes the one error shape.
 
     Unsafe methods run in one transaction, so a request that fails half-way writes nothing.
-    `public` views (the schema, the docs, the health check) need no credentials.
+    `public` views (the schema, the docs, the health check) need no credentials. Views that wait
+    on the network say `atomic=False`: SQLite takes its write lock when a transaction begins, and
+    holding it for a slow request would stall the scheduler.
     """
 
     def decorate(view: View) -> View:
@@ -55,7 +57,7 @@ def api_view(*methods: str, public: bool = False) -> Callable[[View], View]:
                 if "" in request.GET:
                     # `?=x` names nothing; answering as if it were absent would hide the mistake.
                     raise bad_request(_("A query parameter has no name."))
-                if request.method in SAFE_METHODS:
+                if request.method in SAFE_METHODS or not atomic:
                     return view(request, *args, **kwargs)
                 with transaction.atomic():
                     return view(request, *args, **kwargs)

@@ -17,6 +17,7 @@ from jobs.api.openapi_components import (
     obj,
     ref,
 )
+from jobs.api.openapi_targets import target_components
 from jobs.models import Job, Notification
 from jobs.previews import MAX_PREVIEW
 from jobs.slot_fates import Fate
@@ -389,6 +390,51 @@ def paths() -> Schema:
             "parameters": [job],
             "delete": operation("Legacy: delete a job", "legacy", {204: None}, (404,)),
         },
+        "/api/v1/allowed-hosts": {
+            "get": operation(
+                "Internal hosts and networks that http jobs and webhooks may call (admins)",
+                "settings",
+                {200: ref("AllowedHostList")},
+            ),
+            "post": operation(
+                "Allow an internal host name or network (admins)",
+                "settings",
+                {201: ref("AllowedHost")},
+                (409,),
+                body=ref("AllowedHostInput"),
+            ),
+        },
+        "/api/v1/allowed-hosts/{entry_id}": {
+            "parameters": [path_id("entry_id")],
+            "delete": operation(
+                "Block an allowed host or network again (admins)",
+                "settings",
+                {204: None},
+                (404,),
+            ),
+        },
+        "/api/v1/jobs/{job_id}/test-request": {
+            "parameters": [job],
+            "post": operation(
+                "Send an http job's request once and return the answer (no run is recorded)",
+                "jobs",
+                {200: ref("TestRequest")},
+                (404,),
+                body=empty,
+                body_required=False,
+            ),
+        },
+        "/api/v1/jobs/{job_id}/test-notification": {
+            "parameters": [job],
+            "post": operation(
+                "Send one test message to each of a job's channels (no notification recorded)",
+                "jobs",
+                {200: ref("TestNotification")},
+                (404,),
+                body=empty,
+                body_required=False,
+            ),
+        },
     }
 
 
@@ -405,7 +451,7 @@ def openapi_schema() -> Schema:
         "security": [{"bearerAuth": []}, {"sessionAuth": []}],
         "paths": paths(),
         "components": {
-            "schemas": components(),
+            "schemas": {**components(), **target_components()},
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer"},
                 "sessionAuth": {"type": "apiKey", "in": "cookie", "name": "sessionid"},

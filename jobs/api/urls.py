@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from jobs.api import docs, executors, ledger, schedulers, transfer, views
+from jobs.api import allowed_hosts, docs, executors, ledger, schedulers, transfer, trials, views
 
 app_name = "api"
 urlpatterns = [
@@ -14,6 +14,16 @@ urlpatterns = [
     path("jobs/<int:job_id>/resume", views.job_resume, name="job_resume"),
     path("jobs/<int:job_id>/run", views.job_run, name="job_run"),
     path("jobs/<int:job_id>/runs", views.job_runs, name="job_runs"),
+    path(
+        "jobs/<int:job_id>/test-request",
+        trials.job_test_request,
+        name="job_test_request",
+    ),
+    path(
+        "jobs/<int:job_id>/test-notification",
+        trials.job_test_notification,
+        name="job_test_notification",
+    ),
     path("jobs/<int:job_id>/slots", ledger.job_slots, name="job_slots"),
     path("jobs/<int:job_id>/notifications", views.job_notifications, name="job_notifications"),
     path("runs", views.runs_collection, name="runs"),
@@ -32,10 +42,13 @@ urlpatterns = [
         name="executor_unregister",
     ),
     path("schedulers", schedulers.schedulers, name="schedulers"),
+    path("allowed-hosts", allowed_hosts.allowed_hosts, name="allowed_hosts"),
+    path("allowed-hosts/<int:entry_id>", allowed_hosts.allowed_host_item, name="allowed_host"),
     path("openapi.json", docs.schema, name="openapi"),
     path("docs", docs.docs, name="docs"),
     path("docs/assets/<str:name>", docs.docs_asset, name="docs_asset"),
     path("ping", docs.ping, name="ping"),
     # Last: anything else under /api/v1/ answers a JSON 404, not the web's HTML page.
-    re_path(r"^(?P<path>.*)$", views.unknown_endpoint),
+    # (?s:): a path may hold an encoded line break, which "." alone would not match.
+    re_path(r"^(?P<path>(?s:.*))$", views.unknown_endpoint),
 ]

@@ -15,7 +15,7 @@ import ssl
 import threading
 import time
 
-from jobs.kinds.ssrf import IPAddress, resolve_public_address
+from jobs.kinds.ssrf import IPAddress, checked_address, resolve
 from jobs.models import Run
 
 # How often waits wake up to look at the clock and the cancel flag.
@@ -167,15 +167,17 @@ def wait_connected(sock: socket.socket, guard: Guard) -> None:
 
 def resolve_in_time(host: str, port: int, guard: Guard) -> IPAddress:
     # getaddrinfo cannot be interrupted, so it runs aside while this thread watches the clock.
-    answer: queue.SimpleQueue[IPAddress | BaseException] = queue.SimpleQueue()
+    # The check stays in this thread: it may read the allow-list, and a database connection
+    # opened by a short-lived thread would never be closed.
+    answer: queue.SimpleQueue[list[IPAddress] | BaseException] = queue.SimpleQueue()
 
-    def resolve() -> None:
+    def lookup() -> None:
         try:
-            answer.put(resolve_public_address(host, port))
+            answer.put(resolve(host, port))
         except BaseException as exc:
             answer.put(exc)
 
-    threading.Thread(target=resolve, daemon=True, name="http-job-resolve").start()
+    threading.Thread(target=lookup, daemon=True, name="http-job-resolve").start()
     while True:
         try:
             result = answer.get(timeout=guard.step_timeout(POLL_SECONDS))
@@ -183,4 +185,4 @@ def resolve_in_time(host: str, port: int, guard: Guard) -> IPAddress:
             continue
         if isinstance(result, BaseException):
             raise result
-        return result
+        return checked_address(host, result)

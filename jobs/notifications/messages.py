@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from jobs.models import Notification
+from jobs.models import Job, Notification
 
 # A digest of thousands of runs lists only the newest in its payload; the ledger has them all.
 MAX_PAYLOAD_RUNS = 100
@@ -84,6 +84,33 @@ def compose(notification: Notification, run_ids: list[int]) -> Message:
         "last_event_at": notification.last_event_at.isoformat(),
         "last_error": notification.last_error,
         "runs": run_ids[:MAX_PAYLOAD_RUNS],
+        "summary": subject,
+        "text": text,
+    }
+    return Message(subject=subject, text=text + "\n", payload=payload)
+
+
+def compose_test(job: Job, who: str) -> Message:
+    """A message sent by hand from the job's page, to see that the channels work."""
+    values = {"job": job.name, "who": who}
+    subject = _("Test message for job “%(job)s”") % values
+    text = (
+        _(
+            "%(who)s sent this test message from the page of job “%(job)s”. Messages about its "
+            "failures, timeouts and recoveries arrive the same way."
+        )
+        % values
+    )
+    job_url = _link("jobs:job_detail", job.pk)
+    if job_url:
+        text += "\n\n" + job_url
+    payload = {
+        "test": True,
+        "notification": None,
+        "job": {"id": job.pk, "name": job.name, "url": job_url},
+        "events": {},
+        "count": 0,
+        "runs": [],
         "summary": subject,
         "text": text,
     }

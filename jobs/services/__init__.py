@@ -8,6 +8,8 @@ management commands call these, so they all behave the same.
 - encryption: re-encrypting the secrets in job settings with the current key.
 - chains: the jobs a job starts when its runs end (checked and saved for job_create/job_update).
 - transfer: job definitions exported to a file, and files imported (planned, then applied).
+- allowed_hosts: the internal hosts and networks http jobs and webhooks may call.
+- trials: a test request of an http job, a test message on a job's notification channels.
 """
 
 from jobs.services.accounts import (
@@ -17,6 +19,7 @@ from jobs.services.accounts import (
     api_token_revoke,
     profile_update,
 )
+from jobs.services.allowed_hosts import allowed_host_create, allowed_host_delete
 from jobs.services.chains import CHAIN_FIELDS, job_chains
 from jobs.services.encryption import job_secrets_reencrypt
 from jobs.services.executors import (
@@ -61,6 +64,7 @@ from jobs.services.transfer import (
     jobs_import_apply,
     jobs_import_plan,
 )
+from jobs.services.trials import ChannelResult, job_test_notification, job_test_request
 
 __all__ = [
     "ANCHOR_FIELDS",
@@ -78,6 +82,9 @@ __all__ = [
     "JobFileError",
     "MAX_HEARTBEAT_SECONDS",
     "PlannedJob",
+    "ChannelResult",
+    "allowed_host_create",
+    "allowed_host_delete",
     "api_token_authenticate",
     "api_token_create",
     "api_token_revoke",
@@ -92,6 +99,8 @@ __all__ = [
     "job_pause",
     "job_restore_version",
     "job_secrets_reencrypt",
+    "job_test_notification",
+    "job_test_request",
     "job_resume",
     "job_run_now",
     "job_update",

@@ -101,6 +101,7 @@ def executor_register(
     wrong, nothing is kept.
     """
     from jobs.kinds.http import clean_url
+    from jobs.kinds.ssrf import check_target
 
     require(actor, "edit", kind=Job.Kind.HTTP)
     errors: dict[str, Any] = {}
@@ -111,6 +112,8 @@ def executor_register(
         )
     try:
         base_url = clean_url(base_url)
+        # Refused once here, rather than once for each job it offers.
+        check_target(base_url)
     except ValidationError as exc:
         errors["base_url"] = exc.messages
     if not 1 <= heartbeat_seconds <= MAX_HEARTBEAT_SECONDS:
