@@ -163,6 +163,16 @@ def _first_change(
     return None
 
 
+def offset_changes(tz: ZoneInfo, start: datetime, end: datetime) -> list[datetime]:
+    """The instants in (start, end] at which `tz` changes its UTC offset (DST), in order."""
+    changes: list[datetime] = []
+    since = start.astimezone(UTC)
+    while (change := _first_change(tz, since, end, _offset(tz, since))) is not None:
+        changes.append(change)
+        since = change
+    return changes
+
+
 def _resolve_wall_time(wall: datetime, tz: ZoneInfo) -> datetime:
     """The instant a fixed-time job runs for naive local `wall`, per Debian cron."""
     # fold=0 picks the first of the two occurrences of an ambiguous (fall-back) wall time.
@@ -244,6 +254,11 @@ class Schedule:
     anchor: datetime = EPOCH
     _cron: CronExpression | None = field(default=None, repr=False)
     _once: datetime | None = field(default=None, repr=False)
+
+    @property
+    def cron(self) -> CronExpression | None:
+        """The parsed fields of a cron schedule (macros included); None for the other kinds."""
+        return self._cron
 
     def _fires(self, after: datetime) -> Iterator[datetime]:
         if after.tzinfo is None or after.utcoffset() is None:
