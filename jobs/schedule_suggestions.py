@@ -88,7 +88,7 @@ def _quartz(text: str) -> str | None:
     second, minute, hour, day, month, weekday = fields
     day = "*" if day == "?" else day
     # Quartz counts weekdays 1-7 from Sunday, cron 0-6.
-    weekday = "*" if weekday == "?" else re.sub(r"[0-9]+", _quartz_weekday, weekday)
+    weekday = "*" if weekday == "?" else re.sub(r"(?<![#/0-9])[0-9]+", _quartz_weekday, weekday)
     cron = [minute, hour, day, month, weekday]
     return " ".join(cron if second == "0" else [second, *cron])
 
