@@ -105,6 +105,8 @@ def _time_fields(times: tuple[time, ...]) -> tuple[str, str]:
 
 
 def _weekday_field(days: frozenset[int]) -> str:
+    if len(days) == 7:
+        return "*"
     # Monday first, Sunday last (as 7), so that "Monday to Friday" reads 1-5.
     ordered = sorted(7 if d == 0 else d for d in days)
     runs: list[list[int]] = []

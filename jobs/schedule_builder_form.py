@@ -96,7 +96,12 @@ class ScheduleBuilderForm(forms.Form):
         required=False,
     )
     day = forms.TypedChoiceField(
-        label=_("Day of the month"), choices=DAY_CHOICES, coerce=int, initial="1", required=False
+        label=_("Day of the month"),
+        choices=DAY_CHOICES,
+        coerce=int,
+        initial="1",
+        required=False,
+        help_text=_("Months without this day are skipped; “Last day” is the end of every month."),
     )
     month = forms.TypedChoiceField(
         label=_("Month"), choices=MONTH_CHOICES, coerce=int, initial="1", required=False

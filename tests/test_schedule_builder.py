@@ -26,6 +26,7 @@ INTENTS = [
     (ScheduleIntent(Mode.WEEKLY, times=(time(7, 0),), weekdays=WEEKEND), "0 7 * * 6,7"),
     (ScheduleIntent(Mode.WEEKLY, weekdays=frozenset({0})), "0 9 * * 0"),
     (ScheduleIntent(Mode.WEEKLY, weekdays=frozenset({1, 3, 5})), "0 9 * * 1,3,5"),
+    (ScheduleIntent(Mode.WEEKLY, weekdays=frozenset({4, 5, 6, 0})), "0 9 * * 4-7"),
     (ScheduleIntent(Mode.MONTHLY, times=(time(6, 0),), day=15), "0 6 15 * *"),
     (ScheduleIntent(Mode.MONTHLY, times=(time(18, 0),), day=LAST_DAY), "0 18 L * *"),
     (ScheduleIntent(Mode.YEARLY, times=(time(0, 0),), day=25, month=12), "0 0 25 12 *"),
@@ -113,6 +114,11 @@ def test_it_refuses_what_one_schedule_cannot_say(intent, code):
     with pytest.raises(BuilderError) as caught:
         schedule_for(intent)
     assert caught.value.code == code
+
+
+def test_every_day_of_the_week_is_every_day():
+    assert schedule_for(ScheduleIntent(Mode.WEEKLY, weekdays=frozenset(range(7)))) == "0 9 * * *"
+    assert intent_for("0 9 * * 0-6").weekdays == frozenset(range(7))
 
 
 def test_february_29th_is_a_yearly_day():

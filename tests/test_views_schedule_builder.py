@@ -131,6 +131,36 @@ class TestJobFormBuilder:
         assert job.schedule == "30 8 * * 1-5"
 
 
+class TestSavingAMistake:
+    def test_the_field_error_says_what_to_write(self, as_editor):
+        data = {
+            "name": "nightly",
+            "kind": "task",
+            "task": "demo.noop",
+            "schedule": "every day at 9",
+            "timezone": "UTC",
+            "max_retries": 0,
+            "retry_backoff": "fixed",
+            "retry_backoff_seconds": 10,
+            "overlap": "skip",
+            "max_concurrent": 1,
+            "misfire": "once",
+            "misfire_limit": 10,
+            "priority": 0,
+        }
+        response = as_editor.post("/jobs/new/", data, headers=HX)
+        assert response.status_code == 200
+        errors = response.context["form"].errors["schedule"]
+        assert any("Did you mean “0 9 * * *”?" in e for e in errors), errors
+        assert not Job.objects.exists()
+
+    def test_it_says_so_in_chinese(self, as_editor):
+        as_editor.cookies["django_language"] = "zh-hans"
+        response = as_editor.post("/jobs/new/", {"schedule": "*/5", "timezone": "UTC"}, headers=HX)
+        errors = response.context["form"].errors["schedule"]
+        assert any(e.endswith("。是否应为“*/5 * * * *”？") for e in errors), errors
+
+
 class TestPreviewSuggestions:
     @pytest.mark.parametrize(
         ("typed", "suggested"),
