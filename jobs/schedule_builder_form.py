@@ -59,20 +59,21 @@ MESSAGES = {
 }
 
 
+# The interval labels are built per form (callable choices), in the viewer's language.
 class ScheduleBuilderForm(forms.Form):
     prefix = "builder"
 
     mode = forms.ChoiceField(label=_("Repeat"), choices=MODE_CHOICES, required=False)
     every_minutes = forms.TypedChoiceField(
         label=_("Every"),
-        choices=[(str(n), _("%(n)s min") % {"n": n}) for n in MINUTE_STEPS],
+        choices=lambda: [(str(n), _("%(n)s min") % {"n": n}) for n in MINUTE_STEPS],
         coerce=int,
         initial="5",
         required=False,
     )
     every_hours = forms.TypedChoiceField(
         label=_("Every"),
-        choices=[(str(n), _("%(n)s h") % {"n": n}) for n in HOUR_STEPS],
+        choices=lambda: [(str(n), _("%(n)s h") % {"n": n}) for n in HOUR_STEPS],
         coerce=int,
         initial="1",
         required=False,

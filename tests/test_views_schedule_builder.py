@@ -64,6 +64,14 @@ class TestScheduleBuilder:
         response = as_viewer.get(f"{URL}?schedule=every+day+at+9&write=1", headers=HX)
         assert b"hx-swap-oob" not in response.content
 
+    def test_it_speaks_chinese(self, as_viewer):
+        as_viewer.cookies["django_language"] = "zh-hans"
+        query = "builder-mode=daily&builder-times=09:00,17:30"
+        page = as_viewer.get(f"{URL}?{query}", headers=HX).content.decode()
+        assert "每隔几分钟" in page and "15 分钟" in page and "12 小时" in page
+        assert "星期一" in page and "最后一天" in page
+        assert "分钟必须相同（可以是 09:00 和 17:00，不能是 09:00 和 17:30）" in page
+
     def test_it_works_without_htmx(self, as_viewer):
         response = as_viewer.get(f"{URL}?builder-mode=daily&builder-times=07:15")
         assert response.status_code == 200
