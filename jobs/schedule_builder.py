@@ -51,7 +51,7 @@ class BuilderError(ValueError):
 class ScheduleIntent:
     mode: Mode
     every: int = 1  # minutes or hours between runs
-    minute: int = 0  # past the hour, for MODE.HOURS
+    minute: int = 0  # past the hour, for Mode.HOURS
     times: tuple[time, ...] = (time(9, 0),)  # daily, weekly, monthly, yearly
     weekdays: frozenset[int] = field(default=WORKDAYS)  # 0 = Sunday
     day: int = 1  # day of the month; LAST_DAY for the last one
@@ -172,7 +172,7 @@ def _read_cron(minute: str, hour: str, day: str, month: str, weekday: str) -> Sc
         return ScheduleIntent(Mode.HOURS, every=step, minute=int(minute))
     if not re.fullmatch(rf"{NUMBER}(,{NUMBER})*", hour):
         return None
-    times = tuple(time(int(h), int(minute)) for h in hour.split(",") if int(h) <= 23)
+    times = tuple(time(int(h), int(minute)) for h in hour.split(","))
     if (day, month, weekday) == ("*", "*", "*"):
         return ScheduleIntent(Mode.DAILY, times=times)
     if (day, month) == ("*", "*"):

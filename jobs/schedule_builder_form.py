@@ -5,10 +5,11 @@ chosen before. Only the controls of the chosen mode are checked.
 """
 
 import re
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from django import forms
+from django.utils import timezone
 from django.utils.dates import MONTHS, WEEKDAYS
 from django.utils.translation import gettext_lazy as _
 
@@ -57,6 +58,12 @@ MESSAGES = {
     "no_datetime": ("at", _("Enter the date and time of the run.")),
     "bad_step": ("mode", _("Choose one of the offered intervals.")),
 }
+
+
+def _tomorrow_morning() -> str:
+    # Choosing "Once" writes a schedule at once; a blank date would only show an error.
+    day = timezone.localdate() + timedelta(days=1)
+    return f"{day.isoformat()}T09:00"
 
 
 # The interval labels are built per form (callable choices), in the viewer's language.
@@ -111,6 +118,7 @@ class ScheduleBuilderForm(forms.Form):
         label=_("Date and time"),
         max_length=20,
         required=False,
+        initial=_tomorrow_morning,
         help_text=_("In the job's time zone."),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )

@@ -1,9 +1,11 @@
 """The schedule builder beside the job form, and the preview's suggestions, bounds and warnings."""
 
 import re
+from datetime import timedelta
 from urllib.parse import urlencode
 
 import pytest
+from django.utils import timezone
 
 from jobs.models import Job
 from tests.test_views_base import (  # noqa: F401 - fixtures are found by their names
@@ -71,6 +73,12 @@ class TestScheduleBuilder:
         assert "每隔几分钟" in page and "15 分钟" in page and "12 小时" in page
         assert "星期一" in page and "最后一天" in page
         assert "分钟必须相同（可以是 09:00 和 17:00，不能是 09:00 和 17:30）" in page
+
+    def test_once_starts_from_tomorrow_morning(self, as_editor):
+        page = as_editor.get("/jobs/new/").content.decode()
+        tomorrow = (timezone.localdate() + timedelta(days=1)).isoformat()
+        assert f'value="{tomorrow}T09:00"' in page  # so choosing "Once" writes a schedule
+        assert built(as_editor, mode="once", at=f"{tomorrow}T09:00").count(f"{tomorrow} 09:00")
 
     def test_it_works_without_htmx(self, as_viewer):
         response = as_viewer.get(f"{URL}?builder-mode=daily&builder-times=07:15")
