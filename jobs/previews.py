@@ -9,13 +9,12 @@ from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, override
 
-from jobs.cron_syntax import CronExpression
 from jobs.schedule_suggestions import Reason, Suggestion, suggest_schedule
 from jobs.schedules import (
     TICK,
+    ClockChange,
     Schedule,
     ScheduleError,
-    offset_changes,
     parse_schedule,
     parse_timezone,
 )
@@ -121,63 +120,36 @@ def _frequency_warnings(runs: list[datetime], interval: timedelta | None) -> lis
 def _dst_warnings(
     schedule: Schedule, runs: list[datetime], after: datetime, horizon: datetime
 ) -> list[str]:
-    tz = schedule.tz
     if schedule.kind == "once":
-        return [w for run in runs if (w := _once_warning(tz, run))]
-    cron = schedule.cron
-    if cron is None:
-        return []  # @every counts real time: a clock change does not move it
-    warnings = []
-    for change in offset_changes(tz, after, horizon):
-        before = (change + _offset(tz, change - TICK)).replace(tzinfo=None)
-        after_change = (change + _offset(tz, change)).replace(tzinfo=None)
-        forward = after_change > before
-        # The wall times that do not exist (forward) or happen twice (back).
-        low, high = (before, after_change) if forward else (after_change, before)
-        walls = _wall_times_between(cron, low, high)
-        # Runs every hour lose an hour or gain one as the clocks do; nobody needs telling.
-        if not walls or (not cron.fixed_time and len(cron.hours) == 24):
-            continue
-        times = ", ".join(w.strftime("%H:%M") for w in walls)
-        day = low.date().isoformat()
-        if cron.fixed_time and forward:
-            message = ngettext(
-                "The clocks go forward on %(date)s: the %(times)s run moves to %(time)s, the "
-                "first time after the gap.",
-                "The clocks go forward on %(date)s: the %(times)s runs move to %(time)s, the "
-                "first time after the gap.",
-                len(walls),
-            ) % {"date": day, "times": times, "time": after_change.strftime("%H:%M")}
-        elif cron.fixed_time:
-            message = _(
-                "%(time)s on %(date)s happens twice as the clocks go back; it runs once, at "
-                "the first."
-            ) % {"time": times, "date": day}
-        elif forward:
-            message = _(
-                "The clocks go forward on %(date)s: there are no runs from %(start)s to %(end)s."
-            ) % {"date": day, "start": low.strftime("%H:%M"), "end": high.strftime("%H:%M")}
-        else:
-            message = _(
-                "The clocks go back on %(date)s: the runs from %(start)s to %(end)s happen twice, "
-                "an hour apart."
-            ) % {"date": day, "start": low.strftime("%H:%M"), "end": high.strftime("%H:%M")}
-        warnings.append(message)
-    return warnings
+        return [w for run in runs if (w := _once_warning(schedule.tz, run))]
+    return [_clock_change_warning(c) for c in schedule.clock_changes(after, horizon)]
 
 
-def _wall_times_between(cron: CronExpression, low: datetime, high: datetime) -> list[datetime]:
-    """The naive wall times in [low, high) that `cron` matches."""
-    found: list[datetime] = []
-    day = low.date()
-    while day <= high.date():
-        if day.month in cron.months and cron.matches(day):
-            for h, m, s in cron.times_of_day((-1, -1, -1)):
-                wall = datetime(day.year, day.month, day.day, h, m, s)
-                if low <= wall < high:
-                    found.append(wall)
-        day += timedelta(days=1)
-    return found
+def _clock_change_warning(change: ClockChange) -> str:
+    times = ", ".join(w.strftime("%H:%M") for w in change.walls)
+    day = change.start.date().isoformat()
+    start, end = change.start.strftime("%H:%M"), change.end.strftime("%H:%M")
+    if change.fixed_time and change.forward:
+        return ngettext(
+            "The clocks go forward on %(date)s: the %(times)s run moves to %(time)s, the "
+            "first time after the gap.",
+            "The clocks go forward on %(date)s: the %(times)s runs move to %(time)s, the "
+            "first time after the gap.",
+            len(change.walls),
+        ) % {"date": day, "times": times, "time": end}
+    if change.fixed_time:
+        return _(
+            "%(time)s on %(date)s happens twice as the clocks go back; it runs once, at the first."
+        ) % {"time": times, "date": day}
+    if change.forward:
+        return _(
+            "The clocks go forward on %(date)s: there are no runs from %(start)s to %(end)s."
+        ) % {"date": day, "start": start, "end": end}
+    return _("The clocks go back on %(date)s: the runs from %(start)s to %(end)s happen twice.") % {
+        "date": day,
+        "start": start,
+        "end": end,
+    }
 
 
 def _once_warning(tz: ZoneInfo, run: datetime) -> str:
