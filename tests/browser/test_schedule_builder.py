@@ -123,6 +123,14 @@ def test_typing_moves_the_builder_and_suggestions_can_be_taken(page, editor):
     expect(builder(page, "mode")).to_have_value("minutes")
     expect(builder(page, "every_minutes")).to_have_value("10")
 
+    # The preview starts at the job's start and stops at its end.
+    choose(page, "daily", "0 9 * * *", times="09:00")
+    page.get_by_label("Start", exact=True).fill("2030-01-01T00:00")
+    page.get_by_label("End", exact=True).fill("2030-01-02T12:00")
+    rows = preview.locator("tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("2030-01-01 09:00")
+
 
 def test_an_existing_job_opens_in_the_builder_and_saves_from_it(page, editor):
     job = services.job_create(
