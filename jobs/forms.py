@@ -89,7 +89,7 @@ class JobForm(forms.Form):
                 "hx-get": reverse_lazy("jobs:schedule_preview"),
                 "hx-trigger": "input changed delay:300ms, change",
                 "hx-target": "#schedule-preview",
-                "hx-include": "[name=timezone]",
+                "hx-include": "[name=timezone],[name=start_at],[name=end_at]",
                 "aria-describedby": "id_schedule_helptext schedule-preview",
             }
         ),
@@ -106,7 +106,7 @@ class JobForm(forms.Form):
                 "hx-get": reverse_lazy("jobs:schedule_preview"),
                 "hx-trigger": "input changed delay:300ms, change",
                 "hx-target": "#schedule-preview",
-                "hx-include": "[name=schedule]",
+                "hx-include": "[name=schedule],[name=start_at],[name=end_at]",
             }
         ),
     )

@@ -7,11 +7,22 @@ from zoneinfo import ZoneInfo
 
 from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import override
+from django.utils.translation import gettext_lazy, ngettext, override
 
-from jobs.schedules import ScheduleError, parse_schedule, parse_timezone
+from jobs.schedule_suggestions import Reason, Suggestion, suggest_schedule
+from jobs.schedules import (
+    TICK,
+    ClockChange,
+    Schedule,
+    ScheduleError,
+    parse_schedule,
+    parse_timezone,
+)
 
 MAX_PREVIEW = 100
+# Clock changes are looked for this far ahead: a schedule typed in December must already warn
+# about March and October, long after its next ten runs.
+DST_HORIZON = timedelta(days=366)
 
 
 @dataclass
@@ -23,6 +34,9 @@ class SchedulePreview:
     error: str = ""
     error_field: str = ""  # "schedule" or "timezone"
     timezone: str = "UTC"
+    suggestion: Suggestion | None = None
+    suggestion_note: str = ""  # why the suggestion, in the viewer's language
+    suggestion_description: str = ""
 
 
 def schedule_preview(
@@ -31,11 +45,16 @@ def schedule_preview(
     *,
     count: int = 10,
     after: datetime | None = None,
+    start_at: datetime | None = None,
+    end_at: datetime | None = None,
     language: str = "en",
 ) -> SchedulePreview:
+    """`start_at` and `end_at` are the job's bounds: no run before the one or after the other."""
     language = "zh-hans" if language.lower().startswith("zh") else "en"
     count = max(1, min(count, MAX_PREVIEW))
     after = after or dj_timezone.now()
+    if start_at is not None:
+        after = max(after, start_at - TICK)
     try:
         parse_timezone(timezone)
     except ScheduleError as exc:
@@ -43,12 +62,17 @@ def schedule_preview(
     try:
         schedule = parse_schedule(text, timezone)
     except ScheduleError as exc:
-        return SchedulePreview(False, error=exc.message_for(language), error_field="schedule")
-    runs = schedule.next_runs(count, after)
+        return _rejected(text, timezone, exc, language)
+    horizon = after + DST_HORIZON if end_at is None else min(after + DST_HORIZON, end_at)
+    runs = (
+        schedule.slots_between(after, end_at, count) if end_at else schedule.next_runs(count, after)
+    )
     with override(language):
-        warnings = _warnings(schedule.tz, runs, schedule.min_interval(after), schedule.kind)
+        warnings = _frequency_warnings(runs, schedule.min_interval(after))
+        warnings += _dst_warnings(schedule, runs, after, horizon)
         if not runs and schedule.kind != "manual":
-            warnings.insert(0, _("This schedule never fires."))
+            never = _("No run before the end date.") if end_at else _("This schedule never fires.")
+            warnings.insert(0, never)
     return SchedulePreview(
         True,
         description=schedule.describe(language),
@@ -58,36 +82,91 @@ def schedule_preview(
     )
 
 
-def _warnings(
-    tz: ZoneInfo, runs: list[datetime], interval: timedelta | None, kind: str
-) -> list[str]:
-    warnings: list[str] = []
+def _rejected(text: str, timezone: str, exc: ScheduleError, language: str) -> SchedulePreview:
+    preview = SchedulePreview(False, error=exc.message_for(language), error_field="schedule")
+    suggestion = suggest_schedule(text)
+    if suggestion is not None:
+        with override(language):
+            preview.suggestion_note = str(SUGGESTION_NOTES[suggestion.reason])
+        preview.suggestion = suggestion
+        preview.suggestion_description = parse_schedule(suggestion.schedule, timezone).describe(
+            language
+        )
+    return preview
+
+
+SUGGESTION_NOTES = {
+    Reason.WORDS: gettext_lazy("Schedules are written in cron, not in words."),
+    Reason.MISSING_FIELDS: gettext_lazy(
+        "Cron needs 5 fields: minute, hour, day of month, month and day of week."
+    ),
+    Reason.QUARTZ: gettext_lazy(
+        "This is Quartz syntax (seconds first, “?” for “any”, weekdays 1-7 from Sunday); "
+        "here cron has 5 fields and no “?”."
+    ),
+    Reason.MACRO: gettext_lazy("Macros start with “@” and @every takes units h, m and s."),
+}
+
+
+def _frequency_warnings(runs: list[datetime], interval: timedelta | None) -> list[str]:
     if interval is not None and interval < timedelta(minutes=1) and runs:
-        warnings.append(
+        return [
             _("Runs more often than once a minute (every %(seconds)s s).")
             % {"seconds": f"{interval.total_seconds():g}"}
-        )
-    if kind not in ("cron", "once"):
-        return warnings
-    for run in runs:
-        local = run.astimezone(tz)
-        wall = local.replace(tzinfo=None)
-        first = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
-        second = wall.replace(tzinfo=tz, fold=1).astimezone(UTC)
-        if first != second:
-            warnings.append(
-                _(
-                    "%(time)s on %(date)s happens twice as the clocks go back; it runs once, at "
-                    "the first."
-                )
-                % {"time": wall.strftime("%H:%M"), "date": wall.date().isoformat()}
-            )
-        elif (run - timedelta(microseconds=1)).astimezone(tz).utcoffset() != local.utcoffset():
-            warnings.append(
-                _(
-                    "The clocks go forward on %(date)s: this run moves to %(time)s, the first time "
-                    "after the gap."
-                )
-                % {"time": wall.strftime("%H:%M"), "date": wall.date().isoformat()}
-            )
-    return warnings
+        ]
+    return []
+
+
+def _dst_warnings(
+    schedule: Schedule, runs: list[datetime], after: datetime, horizon: datetime
+) -> list[str]:
+    if schedule.kind == "once":
+        return [w for run in runs if (w := _once_warning(schedule.tz, run))]
+    return [_clock_change_warning(c) for c in schedule.clock_changes(after, horizon)]
+
+
+def _clock_change_warning(change: ClockChange) -> str:
+    times = ", ".join(w.strftime("%H:%M") for w in change.walls)
+    day = change.start.date().isoformat()
+    start, end = change.start.strftime("%H:%M"), change.end.strftime("%H:%M")
+    if change.fixed_time and change.forward:
+        return ngettext(
+            "The clocks go forward on %(date)s: the %(times)s run moves to %(time)s, the "
+            "first time after the gap.",
+            "The clocks go forward on %(date)s: the %(times)s runs move to %(time)s, the "
+            "first time after the gap.",
+            len(change.walls),
+        ) % {"date": day, "times": times, "time": end}
+    if change.fixed_time:
+        return _(
+            "%(time)s on %(date)s happens twice as the clocks go back; it runs once, at the first."
+        ) % {"time": times, "date": day}
+    if change.forward:
+        return _(
+            "The clocks go forward on %(date)s: there are no runs from %(start)s to %(end)s."
+        ) % {"date": day, "start": start, "end": end}
+    return _("The clocks go back on %(date)s: the runs from %(start)s to %(end)s happen twice.") % {
+        "date": day,
+        "start": start,
+        "end": end,
+    }
+
+
+def _once_warning(tz: ZoneInfo, run: datetime) -> str:
+    wall = run.astimezone(tz).replace(tzinfo=None)
+    if wall.replace(tzinfo=tz, fold=0).astimezone(UTC) != wall.replace(
+        tzinfo=tz, fold=1
+    ).astimezone(UTC):
+        return _(
+            "%(time)s on %(date)s happens twice as the clocks go back; it runs once, at the first."
+        ) % {"time": wall.strftime("%H:%M"), "date": wall.date().isoformat()}
+    if _offset(tz, run - TICK) != _offset(tz, run):
+        return _(
+            "The clocks go forward on %(date)s: this run moves to %(time)s, the first time after "
+            "the gap."
+        ) % {"time": wall.strftime("%H:%M"), "date": wall.date().isoformat()}
+    return ""
+
+
+def _offset(tz: ZoneInfo, instant: datetime) -> timedelta:
+    return instant.astimezone(tz).utcoffset() or timedelta(0)

@@ -26,7 +26,14 @@ from apscheduler.triggers.base import BaseTrigger
 from jobs import schedule_describe
 from jobs.cron_syntax import CronExpression, ScheduleError, parse_cron
 
-__all__ = ["Schedule", "ScheduleError", "ScheduleTrigger", "parse_schedule", "parse_timezone"]
+__all__ = [
+    "ClockChange",
+    "Schedule",
+    "ScheduleError",
+    "ScheduleTrigger",
+    "parse_schedule",
+    "parse_timezone",
+]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TICK = timedelta(microseconds=1)
@@ -163,6 +170,16 @@ def _first_change(
     return None
 
 
+def offset_changes(tz: ZoneInfo, start: datetime, end: datetime) -> list[datetime]:
+    """The instants in (start, end] at which `tz` changes its UTC offset (DST), in order."""
+    changes: list[datetime] = []
+    since = start.astimezone(UTC)
+    while (change := _first_change(tz, since, end, _offset(tz, since))) is not None:
+        changes.append(change)
+        since = change
+    return changes
+
+
 def _resolve_wall_time(wall: datetime, tz: ZoneInfo) -> datetime:
     """The instant a fixed-time job runs for naive local `wall`, per Debian cron."""
     # fold=0 picks the first of the two occurrences of an ambiguous (fall-back) wall time.
@@ -232,6 +249,31 @@ def _every_fires(interval: timedelta, anchor: datetime, after: datetime) -> Iter
         k += 1
 
 
+@dataclass(frozen=True)
+class ClockChange:
+    """A change of the zone's UTC offset (DST) that lands on some of a schedule's wall times."""
+
+    forward: bool  # a gap (spring forward) or a stretch that happens twice (fall back)
+    start: datetime  # naive local wall times in [start, end) are skipped or repeated
+    end: datetime
+    walls: tuple[datetime, ...]  # the schedule's wall times in that stretch
+    fixed_time: bool  # once per local date (moved, or run once), or by elapsed time
+
+
+def _wall_times_between(cron: CronExpression, low: datetime, high: datetime) -> list[datetime]:
+    """The naive wall times in [low, high) that `cron` matches."""
+    found: list[datetime] = []
+    day = low.date()
+    while day <= high.date():
+        if day.month in cron.months and cron.matches(day):
+            for h, m, s in cron.times_of_day((-1, -1, -1)):
+                wall = datetime(day.year, day.month, day.day, h, m, s)
+                if low <= wall < high:
+                    found.append(wall)
+        day += timedelta(days=1)
+    return found
+
+
 # --- the schedule --------------------------------------------------------------------------
 
 
@@ -244,6 +286,11 @@ class Schedule:
     anchor: datetime = EPOCH
     _cron: CronExpression | None = field(default=None, repr=False)
     _once: datetime | None = field(default=None, repr=False)
+
+    @property
+    def cron(self) -> CronExpression | None:
+        """The parsed fields of a cron schedule (macros included); None for the other kinds."""
+        return self._cron
 
     def _fires(self, after: datetime) -> Iterator[datetime]:
         if after.tzinfo is None or after.utcoffset() is None:
@@ -280,6 +327,26 @@ class Schedule:
             return self.interval
         fires = self.next_runs(50, now or datetime.now(UTC))
         return min((b - a for a, b in pairwise(fires)), default=None)
+
+    def clock_changes(self, after: datetime, until: datetime) -> list[ClockChange]:
+        """The offset changes in (after, until] that skip or repeat some of this cron
+        schedule's wall times. Other kinds count real time or name one instant: none."""
+        cron = self._cron
+        if cron is None:
+            return []
+        # Runs every hour of the day lose or gain one as the clocks do: nothing to tell.
+        if not cron.fixed_time and len(cron.hours) == 24:
+            return []
+        changes = []
+        for change in offset_changes(self.tz, after, until):
+            before = (change + _offset(self.tz, change - TICK)).replace(tzinfo=None)
+            later = (change + _offset(self.tz, change)).replace(tzinfo=None)
+            forward = later > before
+            start, end = (before, later) if forward else (later, before)
+            walls = _wall_times_between(cron, start, end)
+            if walls:
+                changes.append(ClockChange(forward, start, end, tuple(walls), cron.fixed_time))
+        return changes
 
     def describe(self, language: str = "en") -> str:
         zh = language.lower().startswith("zh")

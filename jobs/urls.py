@@ -16,6 +16,7 @@ from jobs.views import (
     trials,
     versions,
 )
+from jobs.views.schedule_builder import schedule_builder
 
 app_name = "jobs"
 # Django's form views also answer PUT like POST; the pages take only GET and POST.
@@ -56,6 +57,7 @@ urlpatterns = [
     path("jobs/import/apply/", transfer.job_import_apply, name="job_import_apply"),
     path("jobs/fields/", job_forms.job_kind_fields, name="job_kind_fields"),
     path("jobs/preview/", job_forms.schedule_preview, name="schedule_preview"),
+    path("jobs/schedule-builder/", schedule_builder, name="schedule_builder"),
     path("jobs/chain-options/", job_forms.chain_options, name="chain_options"),
     path("jobs/<int:pk>/", jobs.job_detail, name="job_detail"),
     path("jobs/<int:pk>/runs/", jobs.job_runs, name="job_runs"),

@@ -8,6 +8,7 @@ from django.core.validators import validate_email
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from jobs.schedule_suggestions import suggest_schedule
 from jobs.schedules import Schedule, ScheduleError, parse_schedule, parse_timezone
 
 MAX_NOTIFY_EMAILS = 20
@@ -36,9 +37,15 @@ def schedule_or_error(text: str, timezone: str) -> Schedule:
     try:
         return parse_schedule(text, timezone)
     except ScheduleError as exc:
-        raise ValidationError(
-            {"schedule": ValidationError(exc.message_for(_language()), code=exc.code)}
-        ) from None
+        message = exc.message_for(_language())
+        # Common mistakes ("every day at 9", Quartz) say what to write; still an error.
+        suggestion = suggest_schedule(text)
+        if suggestion is not None:
+            message = _("%(error)s. Did you mean “%(schedule)s”?") % {
+                "error": message,
+                "schedule": suggestion.schedule,
+            }
+        raise ValidationError({"schedule": ValidationError(message, code=exc.code)}) from None
 
 
 def validate_labels(labels: Any) -> None:

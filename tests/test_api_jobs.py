@@ -176,6 +176,15 @@ class TestJobCreate:
         assert not Job.objects.exists()
         assert not AuditEvent.objects.filter(object_type="job").exists()
 
+    def test_a_common_schedule_mistake_gets_a_suggestion_and_is_still_refused(self, as_editor):
+        response = as_editor.post("/api/v1/jobs", {**TASK_JOB, "schedule": "0 0 9 ? * MON-FRI"})
+        assert response.status_code == 422
+        assert error_of(response)["fields"]["schedule"] == (
+            "Day-of-month field: '?' is not a number (allowed: 1-31). "
+            "Did you mean “0 9 * * mon-fri”?"
+        )
+        assert not Job.objects.exists()
+
     def test_it_names_http_errors_by_their_api_field(self, as_editor):
         body = {"name": "h", "kind": "http", "schedule": "@daily", "http": {"url": "ftp://x"}}
         response = as_editor.post("/api/v1/jobs", body)

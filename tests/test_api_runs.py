@@ -155,12 +155,59 @@ class TestSchedulePreview:
             "valid": False,
             "error": "Minute field: 61 is out of range 0-59",
             "field": "schedule",
+            "suggestion": None,
         }
         body = as_viewer.get("/api/v1/schedule/preview?schedule=@daily&timezone=Nowhere").json()
         assert body["valid"] is False and body["field"] == "timezone"
 
+    def test_it_warns_about_clock_changes_a_year_ahead(self, as_viewer):
+        body = as_viewer.get(
+            "/api/v1/schedule/preview?schedule=30+2+*+*+*&timezone=Europe/Berlin"
+            "&after=2026-12-03T10:00:00Z"
+        ).json()
+        # The next ten runs are all in December; the warnings still name March and October.
+        assert body["warnings"] == [
+            "The clocks go forward on 2027-03-28: the 02:30 run moves to 03:00, the first time "
+            "after the gap.",
+            "02:30 on 2027-10-31 happens twice as the clocks go back; it runs once, at the first.",
+        ]
+
+    def test_it_honours_start_and_end(self, as_viewer):
+        body = as_viewer.get(
+            "/api/v1/schedule/preview?schedule=30+2+*+*+*&timezone=Europe/Berlin"
+            "&after=2026-12-03T10:00:00Z&start_at=2027-10-30T00:00:00Z"
+            "&end_at=2027-11-01T00:00:00Z"
+        ).json()
+        assert body["next_runs"] == ["2027-10-30T00:30:00+00:00", "2027-10-31T00:30:00+00:00"]
+        assert body["warnings"] == [
+            "02:30 on 2027-10-31 happens twice as the clocks go back; it runs once, at the first."
+        ]
+        over = as_viewer.get(
+            "/api/v1/schedule/preview?schedule=@daily&end_at=2020-01-01T00:00:00Z"
+        ).json()
+        assert over["next_runs"] == [] and over["warnings"] == ["No run before the end date."]
+
+    def test_it_suggests_what_to_write(self, as_viewer):
+        body = as_viewer.get(
+            "/api/v1/schedule/preview?schedule=0+0+9+%3F+*+MON-FRI",
+            headers={"Accept-Language": "zh-hans"},
+        ).json()
+        assert body["valid"] is False and body["field"] == "schedule"
+        assert body["suggestion"]["schedule"] == "0 9 * * mon-fri"
+        assert (
+            "Quartz" in body["suggestion"]["reason"] and "周一" in body["suggestion"]["description"]
+        )
+
     @pytest.mark.parametrize(
-        "query", ["count=0", "count=101", "after=soon", "after=1800-01-01T00:00:00Z"]
+        "query",
+        [
+            "count=0",
+            "count=101",
+            "after=soon",
+            "after=1800-01-01T00:00:00Z",
+            "start_at=monday",
+            "end_at=2030-01-01T09:00",
+        ],
     )
     def test_it_rejects_bad_parameters(self, as_viewer, query):
         response = as_viewer.get(f"/api/v1/schedule/preview?schedule=@daily&{query}")

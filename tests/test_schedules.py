@@ -537,3 +537,21 @@ def test_it_agrees_with_cronsim_across_dst_changes(text: str, zone: str) -> None
     assert sorted(set(theirs) - set(ours)) == []
     assert only_ours == CRONSIM_DIFFERENCES.get((zone, text), [])
     assert len(ours) == len(set(ours))
+
+
+def test_clock_changes_name_the_wall_times_they_skip_or_repeat():
+    december = datetime(2026, 12, 3, tzinfo=UTC)
+    year = december + timedelta(days=366)
+    spring, autumn = parse_schedule("0,30 2 * * *", "Europe/Berlin").clock_changes(december, year)
+    assert (spring.forward, spring.start, spring.end) == (
+        True,
+        datetime(2027, 3, 28, 2, 0),
+        datetime(2027, 3, 28, 3, 0),
+    )
+    assert spring.walls == (datetime(2027, 3, 28, 2, 0), datetime(2027, 3, 28, 2, 30))
+    assert not autumn.forward and autumn.walls[0] == datetime(2027, 10, 31, 2, 0)
+    assert spring.fixed_time and autumn.fixed_time
+    # Elapsed-time jobs over every hour, @every, one-offs and zones without DST: nothing.
+    for text, zone in [("*/15 * * * *", "Europe/Berlin"), ("@every 1h", "Europe/Berlin")]:
+        assert parse_schedule(text, zone).clock_changes(december, year) == []
+    assert parse_schedule("30 2 * * *", "Asia/Shanghai").clock_changes(december, year) == []

@@ -322,6 +322,8 @@ def paths() -> Schema:
                     query("timezone", field_schema(JOB_FIELDS["timezone"]), "Default UTC."),
                     query("count", {"type": "integer", "minimum": 1, "maximum": MAX_PREVIEW}),
                     query("after", INSTANT, "Default now."),
+                    query("start_at", INSTANT, "The job's start: no run before it."),
+                    query("end_at", INSTANT, "The job's end: no run after it."),
                 ],
             ),
         },

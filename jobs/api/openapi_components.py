@@ -307,7 +307,12 @@ def components() -> Schema:
             "description": STRING,
             "timezone": STRING,
             "next_runs": {"type": "array", "items": INSTANT},
-            "warnings": {"type": "array", "items": STRING},
+            "warnings": {
+                "type": "array",
+                "items": STRING,
+                "description": "Runs more often than once a minute, never firing, and the clock "
+                "changes (DST) of the next 12 months that move or repeat a run.",
+            },
         }
     )
     preview_bad = obj(
@@ -315,6 +320,13 @@ def components() -> Schema:
             "valid": {"type": "boolean", "enum": [False]},
             "error": STRING,
             "field": {"type": "string", "enum": ["schedule", "timezone"]},
+            "suggestion": nullable(
+                {
+                    **obj({"schedule": STRING, "description": STRING, "reason": STRING}),
+                    "description": "What to write instead, for common mistakes (words, Quartz "
+                    "syntax, missing fields); never applied by itself.",
+                }
+            ),
         }
     )
     task = obj({"name": STRING, "description": STRING, "params_schema": {"type": "object"}})

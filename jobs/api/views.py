@@ -251,10 +251,26 @@ def preview(request: HttpRequest) -> HttpResponse:
         query_text(request, "timezone", max_length=MAX_TIMEZONE) or "UTC",
         count=query_int(request, "count", 10, 1, MAX_PREVIEW),
         after=query_instant(request, "after"),
+        start_at=query_instant(request, "start_at"),
+        end_at=query_instant(request, "end_at"),
         language=get_language() or "en",
     )
     if not result.valid:
-        return JsonResponse({"valid": False, "error": result.error, "field": result.error_field})
+        suggestion = None
+        if result.suggestion is not None:
+            suggestion = {
+                "schedule": result.suggestion.schedule,
+                "description": result.suggestion_description,
+                "reason": result.suggestion_note,
+            }
+        return JsonResponse(
+            {
+                "valid": False,
+                "error": result.error,
+                "field": result.error_field,
+                "suggestion": suggestion,
+            }
+        )
     return JsonResponse(
         {
             "valid": True,

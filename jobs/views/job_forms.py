@@ -1,8 +1,6 @@
 """Creating, changing and cloning jobs, with the live schedule preview beside the form."""
 
-from datetime import UTC
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -11,7 +9,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -20,8 +17,8 @@ from jobs.audit import SECRET_MASK, mask_headers
 from jobs.forms import JobForm, timezone_names
 from jobs.models import Job, JobLink
 from jobs.permissions import require
-from jobs.previews import schedule_preview as preview_schedule
 from jobs.views.access import get_job, redirect_after_action, role_required
+from jobs.views.schedule_builder import preview_context
 
 
 def _render_form(request: HttpRequest, form: JobForm, **context: Any) -> HttpResponse:
@@ -145,23 +142,7 @@ def chain_options(request: HttpRequest) -> HttpResponse:
 @login_required
 @role_required("view")
 def schedule_preview(request: HttpRequest) -> HttpResponse:
-    text = request.GET.get("schedule", "")[:200]
-    zone = request.GET.get("timezone", "UTC")[:64].strip() or "UTC"
-    preview = preview_schedule(text, zone, count=10, language=get_language() or "en")
-    viewer = timezone.get_current_timezone()
-    runs = []
-    if preview.valid:
-        job_zone = ZoneInfo(preview.timezone)
-        runs = [
-            (t.astimezone(job_zone), t.astimezone(viewer), t.astimezone(UTC))
-            for t in preview.next_runs
-        ]
-    context = {
-        "preview": preview,
-        "text": text,
-        "runs": runs,
-        "same_zone": preview.valid and preview.timezone == timezone.get_current_timezone_name(),
-    }
+    context = preview_context(request, request.GET.get("schedule", "")[:200])
     return render(request, "jobs/_schedule_preview.html", context)
 
 
