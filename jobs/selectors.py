@@ -218,6 +218,8 @@ _RUN_ROW = (
     "state",
     "trigger",
     "reason",
+    "reason_code",
+    "reason_params",
     "scheduled_for",
     "started_at",
     "finished_at",
