@@ -4,6 +4,7 @@ from django.db import migrations, models
 
 # The English sentences runs were given before reasons had codes, and the code each becomes.
 # Frozen here: later wording changes in jobs.run_reasons must not change what this recognises.
+POLICY = r"Skip missed runs|Run once|Run all \(capped\)"
 OLD_REASONS = [
     (r"Job paused\.", "paused"),
     (r"Job paused: (?P<note>.*)", "paused_note"),
@@ -24,22 +25,22 @@ OLD_REASONS = [
     (r"Job deleted before the run could start\.", "job_deleted"),
     (r"The job was deleted while this run was in progress\.", "job_deleted_running"),
     (
-        r"Catch-up run: no scheduler was running at this time \(policy: (?P<policy>[^)]+)\)\.",
+        rf"Catch-up run: no scheduler was running at this time \(policy: (?P<policy>{POLICY})\)\.",
         "catch_up_down",
     ),
     (
-        r"No scheduler was running at this time; not run \(policy: (?P<policy>[^)]+)\)\.",
+        rf"No scheduler was running at this time; not run \(policy: (?P<policy>{POLICY})\)\.",
         "missed_down",
     ),
     (
         r"Catch-up run: fired (?P<late>\d+) s after its time, past the (?P<grace>\d+) s grace "
-        r"\(policy: (?P<policy>[^)]+)\)\.",
+        rf"\(policy: (?P<policy>{POLICY})\)\.",
         "catch_up_late",
     ),
     (
         r"Fired (?P<late>\d+) s after its time, past the (?P<grace>\d+) s grace: the scheduler "
         r"was busy or stopped, or the system clock jumped forward; not run "
-        r"\(policy: (?P<policy>[^)]+)\)\.",
+        rf"\(policy: (?P<policy>{POLICY})\)\.",
         "missed_late",
     ),
     (
