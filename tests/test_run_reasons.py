@@ -189,7 +189,9 @@ def test_the_migration_gives_old_rows_their_codes(db):
     ]
     runs = [
         Run.objects.create(job=job, job_version=1, trigger="manual", reason=text, scheduled_for=at)
-        for text, at in zip(old, [job.created_at.replace(microsecond=i) for i in range(4)])
+        for text, at in zip(
+            old, [job.created_at.replace(microsecond=i) for i in range(4)], strict=True
+        )
     ]
     migration.codes_for_old_reasons(apps, None)
     fresh = {run.pk: run for run in Run.objects.filter(pk__in=[r.pk for r in runs])}
