@@ -76,7 +76,7 @@ def run_slot_rerun(*, actor: Actor, run: Run, trigger: str = Run.Trigger.MANUAL)
     if run.state not in RERUNNABLE_STATES:
         raise ValidationError(
             _(
-                "Only a slot that failed, timed out, was interrupted, cancelled, missed or "
+                "Only a run that failed, timed out, was interrupted, cancelled, missed or "
                 "skipped can be run again; this run %(state)s."
             )
             % {"state": run.get_state_display().lower()},
@@ -91,7 +91,7 @@ def run_slot_rerun(*, actor: Actor, run: Run, trigger: str = Run.Trigger.MANUAL)
     )
     if going is not None:
         raise ValidationError(
-            _("This slot is already being run again: run #%(run)s is %(state)s.")
+            _("This run is already being run again: run #%(run)s is %(state)s.")
             % {"run": going.pk, "state": going.get_state_display().lower()},
             code="conflict",
         )
@@ -217,7 +217,7 @@ def runs_rerun_failed(
     if len(todo) > MAX_RERUNS:
         raise ValidationError(
             _(
-                "More than %(max)d failed slots in this period: choose a shorter period or fewer "
+                "More than %(max)d failed runs in this period: choose a shorter period or fewer "
                 "jobs."
             )
             % {"max": MAX_RERUNS},
