@@ -77,6 +77,10 @@ SECONDS = {"timeout_seconds", "retry_backoff_seconds", "notify_window_seconds"}
 INSTANTS = {"start_at", "end_at", "paused_until"}
 CHAINS = {"on_success", "on_failure", "on_finish"}
 RUN_IDS = {"run", "stands_for"}
+ALWAYS_SHOWN = {"name", "kind", "schedule", "timezone"}
+DEFAULTS = {
+    f.name: f.get_default() for f in Job._meta.concrete_fields if f.has_default() and f.editable
+}
 # Values written by the system in English, shown in the reader's language.
 SYSTEM_WORDS = {"pause ended": _("the pause ended")}
 
@@ -98,11 +102,24 @@ def label_of(field: str) -> str:
     return field.replace("_", " ").capitalize()
 
 
+def _ordered(changes: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    # In the order of the job form, not of the alphabet of stored names.
+    order = {name: i for i, name in enumerate(LABELS)}
+    last = len(order)
+
+    def key(item: tuple[str, Any]) -> tuple[int, int, str]:
+        # A setting of the kind ("config.url") sits where "config" does.
+        base = item[0].partition(".")[0]
+        return (order.get(base, last), order.get(item[0], last) if base != item[0] else -1, item[0])
+
+    return sorted(changes.items(), key=key)
+
+
 def change_rows(
     changes: Mapping[str, Any], job_names: Mapping[int, str] | None = None
 ) -> list[ChangeRow]:
     rows = []
-    for field, change in changes.items():
+    for field, change in _ordered(changes):
         before, after = (change + [None, None])[:2] if isinstance(change, list) else (None, change)
         shown_before = display(field, before, job_names)
         shown_after = display(field, after, job_names)
@@ -114,11 +131,19 @@ def change_rows(
 def summary_rows(
     changes: Mapping[str, Any], side: int, job_names: Mapping[int, str] | None = None
 ) -> list[tuple[str, str]]:
-    """A whole definition from a creation (side 1) or deletion (side 0) entry, compactly: the
-    fields that hold something, as (label, value)."""
-    rows = []
+    """A whole definition from a creation (side 1) or deletion (side 0) entry, compactly: what
+    says what the job is, and every setting that is not the default, as (label, value)."""
+    values = {}
     for field, change in changes.items():
         value = change[side] if isinstance(change, list) and len(change) == 2 else change
+        if field == "config" and isinstance(value, dict):
+            values.update({f"config.{key}": item for key, item in value.items()})
+        else:
+            values[field] = value
+    rows = []
+    for field, value in _ordered(values):
+        if field not in ALWAYS_SHOWN and field in DEFAULTS and value == DEFAULTS[field]:
+            continue
         shown = display(field, value, job_names)
         if shown != EMPTY:
             rows.append((label_of(field), shown))
