@@ -387,6 +387,8 @@ class Engine:
         batch = next(self._batch_ids)
         adapt = connection.ops.adapt_datetimefield_value
         params = Run._meta.get_field("reason_params")
+        # Most fresh fires have no reason: their empty parameters are adapted once per batch.
+        no_reason = ("", "", params.get_db_prep_save({}, connection))
         created = adapt(now)
         rows = []
         offline = self._offline_executors(slots, now)
@@ -413,7 +415,7 @@ class Engine:
             stored = (
                 (why.english, why.code, params.get_db_prep_save(dict(why.params), connection))
                 if why is not None
-                else ("", "", params.get_db_prep_save({}, connection))
+                else no_reason
             )
             rows.append(
                 (slot.job_id, spec.version, state, *stored, cause, adapt(slot.scheduled_for))
