@@ -412,6 +412,8 @@ def ledger_components() -> Schema:
             "cause": {"type": "string", "enum": ["", *Run.Cause.values]},
             "state": nullable({"type": "string", "enum": list(RUN_STATES)}),
             "reason": STRING,
+            "reason_code": {"type": "string", "enum": ["", *MESSAGES]},
+            "reason_params": {"type": "object"},
             "later_runs": {"type": "array", "items": run_summary()},
             "note": STRING,
         }
