@@ -5,7 +5,8 @@ The rules themselves live in the shared validators and the services; a form only
 back next to the field they are about.
 """
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
@@ -461,7 +462,8 @@ class ApiTokenForm(forms.Form):
 
 
 class PeriodForm(forms.Form):
-    """A period of the ledger, in the viewer's time zone; empty ends mean the last 24 hours."""
+    """A period of the ledger, in the viewer's time zone; an empty end means now, an empty start
+    the last 24 hours or what `default_start` (given the end) says."""
 
     DEFAULT_SPAN = timedelta(hours=24)
 
@@ -469,6 +471,15 @@ class PeriodForm(forms.Form):
         label=pgettext_lazy("start of a period", "From"), required=False, widget=DATETIME_WIDGET
     )
     end = forms.DateTimeField(label=_("To"), required=False, widget=DATETIME_WIDGET)
+
+    def __init__(
+        self,
+        *args: Any,
+        default_start: Callable[[datetime], datetime] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.default_start = default_start
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -478,7 +489,10 @@ class PeriodForm(forms.Form):
         now = dj_timezone.now().replace(second=0, microsecond=0)
         end = data.get("end") or now + timedelta(minutes=1)
         data["end"] = end
-        data["start"] = data.get("start") or end - self.DEFAULT_SPAN
+        if not data.get("start"):
+            data["start"] = (
+                self.default_start(end) if self.default_start else end - self.DEFAULT_SPAN
+            )
         return data
 
 

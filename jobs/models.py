@@ -358,6 +358,10 @@ class Run(models.Model):
     trigger = models.CharField(max_length=10, choices=Trigger.choices)
     state = models.CharField(max_length=12, choices=State.choices, default=State.QUEUED)
     reason = models.TextField(blank=True)
+    # The reason as a code with parameters (jobs.run_reasons), shown in the reader's language;
+    # `reason` keeps its English text for the API, logs and rows from before the codes.
+    reason_code = models.CharField(max_length=40, blank=True, default="", db_default="")
+    reason_params = models.JSONField(default=dict, blank=True, db_default={})
     # db_default too: the scheduler writes slot rows with raw SQL.
     cause = models.CharField(
         max_length=20, choices=Cause.choices, blank=True, default="", db_default=""
@@ -433,6 +437,13 @@ class Run(models.Model):
     def is_final(self) -> bool:
         return self.state in Run.FINAL_STATES
 
+    @property
+    def reason_text(self) -> str:
+        """The reason in the active language."""
+        from jobs.run_reasons import render_run
+
+        return render_run(self)
+
 
 class AuditEvent(models.Model):
     """Who did what, when and from where. Written by the services; never edited or deleted."""
@@ -444,6 +455,7 @@ class AuditEvent(models.Model):
         PAUSE = "pause", _("Paused")
         RESUME = "resume", _("Resumed")
         RUN_NOW = "run_now", _("Run now")
+        RERUN_FAILED = "rerun_failed", _("Re-ran failed runs")
         CANCEL = "cancel", _("Cancelled")
         LOGIN = "login", _("Logged in")
         LOGIN_FAILED = "login_failed", _("Failed login")

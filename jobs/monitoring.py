@@ -62,7 +62,7 @@ def scheduler_health(now: datetime | None = None) -> SchedulerHealth:
     leader = next((n for n in nodes if n.leader), None)
     ttl = lease_ttl()
     if leader is None:
-        problem = _("No scheduler holds the lease: no job runs.")
+        problem = _("No scheduler is in charge: no job runs.")
     elif leader.node.stopped_at is not None:
         problem = _("The leading scheduler has stopped.")
     elif leader.heartbeat_age > ttl:

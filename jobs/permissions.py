@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 
 
 class Role(IntEnum):
@@ -21,6 +22,37 @@ class Role(IntEnum):
     @property
     def group_name(self) -> str:
         return self.name.capitalize()
+
+    @property
+    def label(self) -> str:
+        return str(ROLE_LABELS[self])
+
+
+ROLE_LABELS = {
+    Role.VIEWER: pgettext_lazy("role", "Viewer"),
+    Role.OPERATOR: pgettext_lazy("role", "Operator"),
+    Role.EDITOR: pgettext_lazy("role", "Editor"),
+    Role.ADMIN: pgettext_lazy("role", "Admin"),
+}
+
+
+class RoleRequired(PermissionDenied):
+    """Refused for want of a role; the message names the role needed and the one the person has."""
+
+    def __init__(self, needed: Role, role: Role | None, message: str | None = None) -> None:
+        self.needed = needed
+        self.role = role
+        if message is None:
+            if role is None:
+                message = _("This needs the %(needed)s role; you have no role yet.") % {
+                    "needed": needed.label
+                }
+            else:
+                message = _("This needs the %(needed)s role; yours is %(role)s.") % {
+                    "needed": needed.label,
+                    "role": role.label,
+                }
+        super().__init__(message)
 
 
 # The least role each action needs.
@@ -47,19 +79,25 @@ def role_of(user: Any) -> Role | None:
     return role
 
 
+def needed_role(action: str, *, kind: str | None = None) -> Role:
+    if kind == "shell" and action == "edit":
+        return Role.ADMIN
+    return ACTIONS[action]
+
+
 def can(user: Any, action: str, *, kind: str | None = None) -> bool:
     """`user` None is the system itself (the scheduler, management commands): always allowed."""
     if user is None:
         return True
-    needed = ACTIONS[action]
-    if kind == "shell" and action == "edit":
-        needed = Role.ADMIN
     role = role_of(user)
-    return role is not None and role >= needed
+    return role is not None and role >= needed_role(action, kind=kind)
 
 
 def require(user: Any, action: str, *, kind: str | None = None) -> None:
     if not can(user, action, kind=kind):
+        needed, role = needed_role(action, kind=kind), role_of(user)
         if kind == "shell" and action == "edit":
-            raise PermissionDenied(_("Only administrators may create or change shell jobs."))
-        raise PermissionDenied(_("Your role does not allow this."))
+            raise RoleRequired(
+                needed, role, _("Only administrators may create or change shell jobs.")
+            )
+        raise RoleRequired(needed, role)

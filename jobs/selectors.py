@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db import connection
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.lookups import Exact
 from django.utils import timezone
@@ -218,6 +218,8 @@ _RUN_ROW = (
     "state",
     "trigger",
     "reason",
+    "reason_code",
+    "reason_params",
     "scheduled_for",
     "started_at",
     "finished_at",
@@ -226,18 +228,55 @@ _RUN_ROW = (
 )
 
 
-def recent_failures(limit: int = 10) -> list[Run]:
-    # One query per state walks the (state, scheduled_for) index backwards; an IN over the
-    # states would sort every failure ever recorded.
-    runs: list[Run] = []
-    for state in FAILED_STATES:
-        runs += (
-            Run.objects.filter(state=state)
-            .select_related("job")
-            .only(*_RUN_ROW, "job__name")
-            .order_by("-scheduled_for")[:limit]
+@dataclass
+class Failure:
+    """A run that failed for good: its last attempt, and how many attempts it took."""
+
+    run: Run  # the last attempt
+    attempts: int
+    rerun: bool  # someone has asked for it to run again
+
+    @property
+    def scheduled(self) -> bool:
+        return self.run.trigger in (Run.Trigger.SCHEDULE, Run.Trigger.RETRY) and (
+            self.run.stands_for_id is None
         )
-    return sorted(runs, key=lambda r: r.scheduled_for, reverse=True)[:limit]
+
+
+def recent_failures(limit: int = 10) -> list[Failure]:
+    """The newest runs whose last attempt failed, one per run, not one per attempt; a run whose
+    retry is still to come, or succeeded, has not failed."""
+    # One query per state walks the (state, scheduled_for) index backwards; an IN over the
+    # states would sort every failure ever recorded. Attempts of one run share its slot, so a
+    # few times `limit` rows hold `limit` runs unless most of them are retried often.
+    rows: list[Run] = []
+    for state in FAILED_STATES:
+        rows += (
+            Run.objects.filter(state=state)
+            .only("id", "retry_of_id", "scheduled_for")
+            .order_by("-scheduled_for", "-id")[: limit * 4]
+        )
+    rows.sort(key=lambda r: (r.scheduled_for, r.pk), reverse=True)
+    roots = list(dict.fromkeys(r.retry_of_id or r.pk for r in rows))[: limit * 2]
+    if not roots:
+        return []
+    attempts: dict[int, list[Run]] = {}
+    rerun: set[int] = set()
+    for run in (
+        Run.objects.filter(Q(pk__in=roots) | Q(retry_of_id__in=roots))
+        .select_related("job")
+        .only(*_RUN_ROW, "retry_of_id", "stands_for_id", "job__name")
+        .annotate(rerun=Exists(Run.objects.filter(stands_for_id=OuterRef("pk"))))
+    ):
+        attempts.setdefault(run.retry_of_id or run.pk, []).append(run)
+        if run.rerun:
+            rerun.add(run.pk)
+    failures = []
+    for root in roots:
+        tries = sorted(attempts.get(root, []), key=lambda r: (r.attempt, r.pk))
+        if tries and tries[-1].state in FAILED_STATES:
+            failures.append(Failure(tries[-1], len(tries), root in rerun))
+    return failures[:limit]
 
 
 @dataclass

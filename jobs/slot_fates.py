@@ -23,6 +23,8 @@ MAX_PERIOD = timedelta(days=7)
 MAX_SLOTS = 2000
 # Runs of one period read at most; a week of a busy schedule with retries stays far below.
 MAX_RUNS = 20_000
+# A slot whose own run ended (or is on its way) like this ran as planned.
+NORMAL_STATES = (Run.State.SUCCEEDED, Run.State.RUNNING, Run.State.QUEUED)
 
 
 class Fate(models.TextChoices):
@@ -69,6 +71,16 @@ class SlotFate:
         return "warn" if self.fate in (Fate.SCHEDULER_DOWN, Fate.EXECUTOR_OFFLINE) else "muted"
 
     @property
+    def ran_as_planned(self) -> bool:
+        """Ran on its own run, which went (or is going) well: nothing to look into."""
+        return (
+            self.fate == Fate.RAN
+            and self.run is not None
+            and not self.later
+            and self.run.state in NORMAL_STATES
+        )
+
+    @property
     def newest(self) -> Run | None:
         """The row that tells how the slot ended: its last retry or re-run, else its own."""
         return self.later[-1] if self.later else self.run
@@ -83,6 +95,32 @@ class SlotReport:
     counts: dict[str, int]  # per fate, every fate present
     other_runs: list[Run]  # manual, API and chained runs of the period that stand for no slot
     no_schedule: bool = False  # @manual, or a schedule that does not parse
+
+    @property
+    def unusual(self) -> list[SlotFate]:
+        """The slots to look into first: every one that did not simply run well."""
+        return [slot for slot in self.slots if not slot.ran_as_planned]
+
+    @property
+    def as_planned(self) -> list[SlotFate]:
+        return [slot for slot in self.slots if slot.ran_as_planned]
+
+
+def default_start(job: Job, end: datetime) -> datetime:
+    """Where "why didn't it run?" starts when no start is chosen: at the job's creation or its
+    last schedule change, as far back as a report may reach (a week, and MAX_SLOTS slots)."""
+    start = max(job.schedule_anchor, job.created_at, end - MAX_PERIOD)
+    schedule = job_schedule(job)
+    if schedule is None or schedule.kind == "manual" or start >= end:
+        return min(start, end - timedelta(minutes=1))
+    # A frequent schedule fills a week with more slots than a report holds: the newest day, or
+    # hour, or ten minutes of them then.
+    for span in (None, timedelta(days=1), timedelta(hours=1), timedelta(minutes=10)):
+        candidate = start if span is None else max(start, end - span)
+        found = schedule.slots_between(candidate, end, MAX_SLOTS + 1)
+        if len(found) <= MAX_SLOTS:
+            return candidate
+    return end - timedelta(minutes=1)
 
 
 def check_period(start: datetime, end: datetime) -> None:
@@ -111,7 +149,7 @@ def job_slot_report(
             raise ValidationError(
                 {
                     "start": _(
-                        "This schedule has more than %(n)s slots in that period: choose a "
+                        "This schedule plans more than %(n)s runs in that period: choose a "
                         "shorter one."
                     )
                     % {"n": f"{MAX_SLOTS:,}"}
@@ -150,7 +188,7 @@ def job_slot_report(
             note = _no_record_note(job, at, now, oldest_run)
             slots.append(SlotFate(at, Fate.NO_RECORD, note=note))
             continue
-        note = "" if at in known or no_schedule else _("Not a slot of the current schedule.")
+        note = "" if at in known or no_schedule else _("Not planned by the current schedule.")
         slots.append(SlotFate(at, fate_of(run), run, later.get(run.pk, []), note))
     counts = Counter(slot.fate for slot in slots)
     return SlotReport(
@@ -177,16 +215,16 @@ def _no_record_note(job: Job, at: datetime, now: datetime, oldest_run: datetime 
     if at < job.schedule_anchor:
         return _(
             "Before the current schedule took effect: the schedule or its time zone was "
-            "changed later, so this slot may not have existed then."
+            "changed later, so this run may not have been planned then."
         )
     if now - at <= grace:
         return _("Just due: the scheduler records it when it fires, within the grace period.")
     if oldest_run is not None and at < oldest_run:
         return _(
-            "Older than the oldest run kept: removed by pruning the ledger, or never recorded "
-            "because no scheduler was running."
+            "Older than the oldest run kept: removed by the history clean-up, or never "
+            "recorded because no scheduler was running."
         )
     return _(
-        "Not recorded yet: no scheduler has run since this slot. The next scheduler to start "
+        "Not recorded yet: no scheduler has run since this time. The next scheduler to start "
         "records it as missed, or catches it up as the job's missed-runs policy says."
     )

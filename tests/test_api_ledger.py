@@ -149,6 +149,7 @@ class TestJobSlots:
             scheduled_for=at,
             cause=Run.Cause.OVERLAP,
             reason="The previous run was still in progress.",
+            reason_code="overlap_previous",
         )
         start = at - timedelta(minutes=30)
         window = f"from={iso(start)}&to={iso(at + timedelta(minutes=90))}".replace("+", "%2B")
@@ -164,6 +165,8 @@ class TestJobSlots:
             "cause": "overlap",
             "state": "skipped",
             "reason": "The previous run was still in progress.",
+            "reason_code": "overlap_previous",
+            "reason_params": {},
             "later_runs": [],
             "note": "",
         }

@@ -117,7 +117,7 @@ def test_it_records_status_and_body(server: RecordingServer, capture: OutputCapt
 
     assert result.state == "succeeded"
     assert result.http_status == 200
-    assert result.reason == "HTTP 200"
+    assert result.reason.english == "HTTP 200"
     text, _dropped = read_output(capture.path)
     assert text == "HTTP/1.0 200 OK\n\nhello from the server"
 
@@ -148,7 +148,7 @@ def test_it_fails_on_an_unexpected_status(server: RecordingServer, capture: Outp
 
     assert result.state == "failed"
     assert result.http_status == 500
-    assert result.reason == "HTTP 500, expected 200-299"
+    assert result.reason.english == "HTTP 500, expected 200-299"
     assert read_output(capture.path)[0].endswith("boom")
 
 
@@ -158,7 +158,7 @@ def test_it_uses_the_expected_statuses(server: RecordingServer, capture: OutputC
     result = run(url(server, "/ok"), capture, expect_status=[201, 204])
 
     assert result.state == "failed"
-    assert result.reason == "HTTP 200, expected 201, 204"
+    assert result.reason.english == "HTTP 200, expected 201, 204"
 
 
 def test_it_does_not_follow_redirects(server: RecordingServer, capture: OutputCapture) -> None:
@@ -166,7 +166,7 @@ def test_it_does_not_follow_redirects(server: RecordingServer, capture: OutputCa
 
     assert result.state == "failed"
     assert result.http_status == 302
-    assert result.reason == "HTTP 302 (redirect to /ok not followed), expected 200-299"
+    assert result.reason.english == "HTTP 302 (redirect to /ok not followed), expected 200-299"
     assert [request["path"] for request in server.requests] == ["/redirect"]
 
 
@@ -202,7 +202,7 @@ def test_it_reports_a_refused_connection(settings, capture: OutputCapture) -> No
     result = run(f"http://127.0.0.1:{port}/", capture)
 
     assert result.state == "failed"
-    assert result.reason == "connection refused"
+    assert result.reason.english == "connection refused"
 
 
 # --- servers that misbehave ---
@@ -262,7 +262,7 @@ def test_it_times_out_against_a_slow_server(
     stop.set()
 
     assert result.state == "timed_out"
-    assert result.reason == "timed out after 2 s"
+    assert result.reason.english == "timed out after 2 s"
     assert 1.9 < elapsed < 2.5
 
 
@@ -341,8 +341,8 @@ def test_it_refuses_loopback_without_connecting(
     result = run(template.format(port=server.server_address[1]), capture)
 
     assert result.state == "failed"
-    assert "a loopback address" in result.reason
-    assert "CRONADMIN_HTTP_ALLOWED_HOSTS" in result.reason
+    assert "a loopback address" in result.reason.english
+    assert "CRONADMIN_HTTP_ALLOWED_HOSTS" in result.reason.english
     assert server.connections == 0
     assert server.requests == []
 
@@ -379,7 +379,7 @@ def test_it_refuses_internal_addresses(
     result = run(target, capture)
 
     assert result.state == "failed"
-    assert problem in result.reason
+    assert problem in result.reason.english
     assert time.monotonic() - started < 0.5
 
 
@@ -392,7 +392,7 @@ def test_it_allows_listed_hosts_only_as_written(
     result = run(f"http://localhost:{port}/ok", capture)
 
     assert result.state == "failed"
-    assert "loopback" in result.reason
+    assert "loopback" in result.reason.english
     assert server.connections == 1
 
 
@@ -427,7 +427,7 @@ def test_it_verifies_tls_certificates(tls_server: RecordingServer, capture: Outp
     result = run(f"https://localhost:{tls_server.server_address[1]}/ok", capture)
 
     assert result.state == "failed"
-    assert result.reason.startswith("TLS certificate check failed")
+    assert result.reason.english.startswith("TLS certificate check failed")
 
 
 def test_it_checks_the_certificate_against_the_url_host(
@@ -542,4 +542,4 @@ def test_it_fails_on_invalid_settings(capture: OutputCapture) -> None:
     result = run("ftp://example.com/", capture)
 
     assert result.state == "failed"
-    assert result.reason == "invalid HTTP settings"
+    assert result.reason.english == "invalid HTTP settings"

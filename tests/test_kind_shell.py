@@ -66,7 +66,7 @@ def test_it_captures_output_and_exit_code(capture: OutputCapture) -> None:
     result = run("echo hello; echo oops >&2", capture)
 
     assert result.state == "succeeded"
-    assert result.reason == "exit code 0"
+    assert result.reason.english == "exit code 0"
     assert result.exit_code == 0
     assert output_of(capture) == "hello\noops\n"
 
@@ -75,7 +75,7 @@ def test_it_fails_on_a_non_zero_exit(capture: OutputCapture) -> None:
     result = run("echo about to fail; exit 3", capture)
 
     assert result.state == "failed"
-    assert result.reason == "exit code 3"
+    assert result.reason.english == "exit code 3"
     assert result.exit_code == 3
     assert output_of(capture) == "about to fail\n"
 
@@ -84,7 +84,7 @@ def test_it_fails_when_killed_by_a_signal(capture: OutputCapture) -> None:
     result = run("kill -9 $$", capture)
 
     assert result.state == "failed"
-    assert result.reason == "killed by signal SIGKILL"
+    assert result.reason.english == "killed by signal SIGKILL"
     assert result.exit_code == -9
 
 
@@ -103,7 +103,7 @@ def test_it_times_out_and_kills_the_group(capture: OutputCapture, marker: str) -
     result = run(f"sleep {marker}; echo never", capture, deadline=1.0)
 
     assert result.state == "timed_out"
-    assert result.reason == "timed out after 1 s"
+    assert result.reason.english == "timed out after 1 s"
     # Well inside the grace: the group died of SIGTERM and was not waited on any longer.
     assert time.monotonic() - started < 1.6
     assert survivors(marker) == []
@@ -149,7 +149,7 @@ def test_it_stops_on_cancel(capture: OutputCapture, marker: str) -> None:
     worker.join(10)
 
     assert results[0].state == "cancelled"
-    assert results[0].reason == "cancelled"
+    assert results[0].reason.english == "cancelled"
     assert time.monotonic() - cancelled_at < 1.0
     assert output_of(capture) == "started\n"
     assert survivors(marker) == []
@@ -235,5 +235,5 @@ def test_it_does_not_run_when_shell_jobs_are_disabled(
     result = run(f"touch {tmp_path / 'ran'}", capture)
 
     assert result.state == "failed"
-    assert result.reason == "invalid shell settings"
+    assert result.reason.english == "invalid shell settings"
     assert not (tmp_path / "ran").exists()

@@ -94,7 +94,7 @@ def test_scheduler_healthz_is_503_without_a_leader(client, db):
     response = client.get("/healthz/scheduler")
     assert response.status_code == 503
     assert response.json()["status"] == "unhealthy"
-    assert "No scheduler holds the lease" in response.json()["problem"]
+    assert "No scheduler is in charge" in response.json()["problem"]
 
 
 def test_scheduler_healthz_is_503_when_the_leader_heartbeat_is_older_than_the_lease(
@@ -242,7 +242,7 @@ def test_scheduler_page_shows_an_unhealthy_verdict(db):
     response = logged_in(user_with_role("Viewer")).get("/schedulers/", headers=HX)
     assert response.status_code == 200
     page = response.content.decode()
-    assert "Unhealthy" in page and "No scheduler holds the lease" in page
+    assert "Unhealthy" in page and "No scheduler is in charge" in page
     assert "No scheduler has registered." in page
 
 

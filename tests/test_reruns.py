@@ -170,7 +170,7 @@ class TestRunsRerunFailed:
         assert {r.trigger for r in made} == {"manual"} and {r.state for r in made} == {"queued"}
         for rerun in made:
             assert rerun.scheduled_for == rerun.stands_for.scheduled_for
-        assert AuditEvent.objects.filter(action="run_now").count() == 2
+        assert AuditEvent.objects.filter(action="rerun_failed").count() == 2
 
         again = services.runs_rerun_failed(actor=operator, start=start, end=end)
         assert (again.count, again.already_rerun, again.runs) == (0, 3, [])

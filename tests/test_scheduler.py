@@ -95,6 +95,10 @@ def test_pausing_stops_new_runs_within_a_second(start_scheduler):
     assert not late_runs.exists()
     skipped = Run.objects.filter(job=job, state=Run.State.SKIPPED).first()
     assert skipped.reason == "Job paused: maintenance window"
+    assert (skipped.reason_code, skipped.reason_params) == (
+        "paused_note",
+        {"note": "maintenance window"},
+    )
 
     services.job_resume(actor=None, job=job)
     resumed_at = timezone.now()
@@ -251,9 +255,14 @@ def test_overlap_policies(start_scheduler, overlap, max_concurrent, expected_max
     if overlap == "skip":
         skipped = Run.objects.filter(job=job, state=Run.State.SKIPPED).first()
         assert skipped and "still in progress" in skipped.reason
+        assert skipped.reason_code in ("overlap_previous", "overlap_previous_run")
     elif overlap == "allow":
         skipped = Run.objects.filter(job=job, state=Run.State.SKIPPED).first()
         assert skipped and "the job's limit" in skipped.reason
+        assert (skipped.reason_code, skipped.reason_params) == (
+            "overlap_limit",
+            {"limit": max_concurrent},
+        )
     elif overlap == "queue":
         skipped = Run.objects.filter(job=job, state=Run.State.SKIPPED).first()
         assert skipped and "already waiting" in skipped.reason
@@ -267,6 +276,7 @@ def test_overlap_policies(start_scheduler, overlap, max_concurrent, expected_max
     else:
         replaced = Run.objects.filter(job=job, state=Run.State.CANCELLED).first()
         assert replaced and "Replaced by a newer run" in replaced.reason
+        assert replaced.reason_code == "overlap_replaced"
     assert Run.State.FAILED not in states
 
 
@@ -285,6 +295,9 @@ def test_failed_runs_are_retried_with_the_same_slot(start_scheduler):
     assert [r.attempt for r in sorted(runs, key=lambda r: r.attempt)] == [1, 2, 3]
     assert all(r.retry_of_id == first.pk for r in runs if r.attempt > 1)
     assert all("RuntimeError: boom" in r.reason for r in runs)
+    assert {(r.reason_code, r.reason_params["type"]) for r in runs} == {
+        ("exception", "RuntimeError")
+    }
     assert "Traceback" in runs[0].error
     retry = sorted(runs, key=lambda r: r.attempt)[1]
     assert retry.started_at - retry.created_at >= timedelta(seconds=0.9)

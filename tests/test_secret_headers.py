@@ -259,7 +259,7 @@ def test_a_run_whose_secret_does_not_decrypt_fails_clearly(db, settings, tmp_pat
             cancel=threading.Event(),
         )
     assert result.state == Run.State.FAILED
-    assert result.reason == "a secret header cannot be decrypted"
+    assert result.reason.english == "a secret header cannot be decrypted"
     assert "CRONADMIN_ENCRYPTION_KEYS" in result.error
     assert read_output(tmp_path / "out") == ("", 0)
 

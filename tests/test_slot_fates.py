@@ -120,7 +120,7 @@ def test_it_explains_pruned_and_just_due_slots(settings):
         job, T0, T0 + timedelta(minutes=41), now=T0 + timedelta(minutes=40, seconds=10)
     )
     notes = {s.at.minute: s.note for s in report.slots}
-    assert "pruning" in notes[0]
+    assert "clean-up" in notes[0]
     assert "Just due" in notes[40]
 
 
@@ -145,6 +145,6 @@ def test_it_bounds_the_period(start, end, message):
 
 def test_it_bounds_the_number_of_slots():
     job = make_job("@every 1m")
-    with pytest.raises(ValidationError, match="more than 2,000 slots"):
+    with pytest.raises(ValidationError, match="more than 2,000 runs"):
         job_slot_report(job, T0, T0 + timedelta(minutes=MAX_SLOTS + 5))
     assert len(job_slot_report(job, T0, T0 + timedelta(minutes=MAX_SLOTS - 5)).slots) > 1900

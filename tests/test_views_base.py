@@ -247,7 +247,7 @@ def test_output_and_names_render_inert(as_viewer):
 def test_a_refused_action_shows_the_403_page(as_viewer, job):
     response = as_viewer.post(f"/jobs/{job.pk}/run/")
     assert response.status_code == 403
-    assert "Your role does not allow this." in response.content.decode()
+    assert "This needs the Operator role; yours is Viewer." in response.content.decode()
     assert not Run.objects.exists()
 
 

@@ -5,9 +5,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from jobs import services
 from jobs.models import Job, Run, SchedulerLease, SchedulerNode
 from tests.test_views_base import (  # noqa: F401 - fixtures are found by their names
     HX,
+    as_operator_fixture,
     as_viewer_fixture,
     fresh_caches_fixture,
     job_fixture,
@@ -15,6 +17,7 @@ from tests.test_views_base import (  # noqa: F401 - fixtures are found by their 
     login_redirect,
     make_job,
     make_run,
+    operator_fixture,
     user_with_role,
     viewer_fixture,
 )
@@ -47,13 +50,72 @@ class TestDashboard:
         assert [r.state for r in context["running"]] == ["running"]
         assert [u.job_name for u in context["upcoming"]][0] == "minutely"
         assert len(context["upcoming"]) == 2  # paused jobs do not run
-        assert [r.reason for r in context["failures"]] == ["RuntimeError: boom"]
+        assert [f.run.reason for f in context["failures"]] == ["RuntimeError: boom"]
         assert (context["rate"].succeeded, context["rate"].rated) == (1, 2)
         assert context["scheduler"].alive
         assert context["live_trigger"] == "every 2s"
         page = response.content.decode()
         assert "No scheduler is running" not in page
         assert "50.0 %" in page
+
+    def test_a_retried_failure_is_one_row_after_its_attempts(self, as_operator):
+        job = make_job("flaky", schedule="@hourly")
+        first = make_run(job, Run.State.FAILED, ago=900, trigger="schedule", reason="boom 1")
+        for attempt in (2, 3):
+            last = make_run(
+                job,
+                Run.State.FAILED,
+                ago=900,
+                trigger="retry",
+                attempt=attempt,
+                retry_of=first,
+                scheduled_for=first.scheduled_for,
+                reason=f"boom {attempt}",
+            )
+        response = as_operator.get("/")
+        (failure,) = response.context["failures"]
+        assert (failure.run.pk, failure.attempts, failure.rerun) == (last.pk, 3, False)
+        page = response.content.decode()
+        assert "after 3 attempts" in page and "boom 1" not in page
+        assert response.context["rerun_count"] == 1
+        assert "finds 1 planned run of the last 24 hours to run again." in page
+
+    def test_a_run_that_recovered_or_still_retries_is_not_a_failure(self, as_viewer):
+        job = make_job("flaky", schedule="@hourly")
+        recovered = make_run(job, Run.State.FAILED, ago=900, trigger="schedule")
+        make_run(
+            job,
+            Run.State.SUCCEEDED,
+            ago=900,
+            trigger="retry",
+            attempt=2,
+            retry_of=recovered,
+            scheduled_for=recovered.scheduled_for,
+        )
+        waiting = make_run(job, Run.State.FAILED, ago=300, trigger="schedule")
+        make_run(
+            job,
+            Run.State.QUEUED,
+            ago=300,
+            trigger="retry",
+            attempt=2,
+            retry_of=waiting,
+            scheduled_for=waiting.scheduled_for,
+        )
+        assert as_viewer.get("/").context["failures"] == []
+
+    def test_it_says_why_the_rerun_count_differs_from_the_list(self, as_operator, operator):
+        job = make_job("nightly", schedule="@daily")
+        manual = make_run(job, Run.State.FAILED, ago=120, trigger="manual")
+        slot = make_run(job, Run.State.FAILED, ago=600, trigger="schedule")
+        services.run_slot_rerun(actor=operator, run=slot)
+        response = as_operator.get("/")
+        failures = {f.run.pk: f for f in response.context["failures"]}
+        assert set(failures) == {manual.pk, slot.pk} and failures[slot.pk].rerun
+        assert (response.context["rerun_count"], response.context["rerun_already"]) == (0, 1)
+        page = response.content.decode()
+        assert "1 more was already run again." in page
+        assert "Runs asked for by hand, through the API or by another job" in page
 
     def test_it_warns_loudly_without_a_scheduler(self, as_viewer):
         alive_scheduler(age=120)
@@ -104,7 +166,9 @@ class TestDashboard:
             job = make_job(f"job {i}", schedule="@every 90s")
             make_run(job, Run.State.FAILED, ago=30)
             make_run(job, Run.State.RUNNING, ago=5)
-        with django_assert_max_num_queries(15):
+        # Two more than before: the attempts of the failures, and what a re-run of the failed
+        # runs would find (counted, then listed).
+        with django_assert_max_num_queries(17):
             response = as_viewer.get("/")
         assert len(response.context["upcoming"]) == 10
         assert len(response.context["failures"]) == 10

@@ -39,7 +39,7 @@ class TestRunSlotRerun:
         assert response.status_code == 302 and response["Location"] == f"/runs/{rerun.pk}/"
         assert (rerun.trigger, rerun.state) == ("manual", "queued")
         page = as_operator.get(response["Location"]).content.decode()
-        assert f"runs the slot of run #{run.pk} again" in page
+        assert f"does the work of run #{run.pk} again" in page
         assert f'href="/runs/{run.pk}/"' in page  # the replacement links to the original
         original = as_operator.get(f"/runs/{run.pk}/").content.decode()
         assert f'href="/runs/{rerun.pk}/"' in original  # and the original to the replacement
@@ -101,7 +101,7 @@ class TestRerunFailed:
             r.pk for r in runs
         }
         page = as_operator.get(response["Location"])
-        assert "3 failed slots queued to run again." in page.content.decode()
+        assert "3 failed runs queued to run again." in page.content.decode()
         assert page.context["plan"].count == 0 and page.context["plan"].already_rerun == 3
 
     def test_it_takes_the_selected_jobs_from_the_jobs_list(self, as_operator, job):
@@ -210,7 +210,8 @@ class TestJobSlots:
 
     def test_it_filters_by_fate_and_pages(self, as_viewer):
         job = make_job("minutely", schedule="* * * * *")
-        Job.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(days=2))
+        two_days_ago = timezone.now() - timedelta(days=2)
+        Job.objects.filter(pk=job.pk).update(created_at=two_days_ago, schedule_anchor=two_days_ago)
         response = as_viewer.get(f"/jobs/{job.pk}/slots/?fate=no_record&page=2", headers=HX)
         assert response.status_code == 200
         assert response.templates[0].name == "jobs/_job_slots.html"
@@ -218,7 +219,73 @@ class TestJobSlots:
         assert all(s.fate == "no_record" for s in response.context["page"])
         empty = as_viewer.get(f"/jobs/{job.pk}/slots/?fate=paused")
         assert empty.context["page"].paginator.count == 0
-        assert "No slot of this period had this fate." in empty.content.decode()
+        assert "No planned run of this period had this outcome." in empty.content.decode()
+
+    def test_it_starts_at_the_last_schedule_change(self, as_viewer):
+        job = make_job("ten", schedule="*/10 * * * *")
+        changed = timezone.now() - timedelta(hours=5)
+        Job.objects.filter(pk=job.pk).update(
+            created_at=timezone.now() - timedelta(days=30), schedule_anchor=changed
+        )
+        report = as_viewer.get(f"/jobs/{job.pk}/slots/").context["report"]
+        assert changed - timedelta(minutes=1) <= report.start <= changed
+        assert 29 <= len(report.slots) <= 31
+
+    def test_a_week_old_job_shows_its_last_week(self, as_viewer):
+        job = make_job("daily", schedule="0 3 * * *")
+        long_ago = timezone.now() - timedelta(days=90)
+        Job.objects.filter(pk=job.pk).update(created_at=long_ago, schedule_anchor=long_ago)
+        report = as_viewer.get(f"/jobs/{job.pk}/slots/").context["report"]
+        assert report.end - report.start <= timedelta(days=7)
+        assert len(report.slots) == 7
+
+    def test_a_frequent_schedule_starts_late_enough_to_fit(self, as_viewer):
+        job = make_job("busy", schedule="@every 1s")
+        hours_ago = timezone.now() - timedelta(hours=3)
+        Job.objects.filter(pk=job.pk).update(created_at=hours_ago, schedule_anchor=hours_ago)
+        response = as_viewer.get(f"/jobs/{job.pk}/slots/")
+        report = response.context["report"]
+        assert report is not None and 0 < len(report.slots) <= 2000
+        assert not response.context["form"].errors
+
+    def test_it_lists_what_did_not_run_well_first_and_counts_the_rest(self, as_viewer):
+        job = make_job("ten", schedule="*/10 * * * *")
+        now = timezone.now()
+        slot = now.replace(minute=now.minute // 10 * 10, second=0, microsecond=0)
+        Job.objects.filter(pk=job.pk).update(
+            created_at=slot - timedelta(minutes=41), schedule_anchor=slot - timedelta(minutes=41)
+        )
+        for minutes, state in [
+            (10, "succeeded"),
+            (20, "failed"),
+            (30, "succeeded"),
+            (40, "succeeded"),
+        ]:
+            make_run(
+                job, state, trigger="schedule", scheduled_for=slot - timedelta(minutes=minutes)
+            )
+        response = as_viewer.get(f"/jobs/{job.pk}/slots/")
+        listed = [s.at for s in response.context["page"]]
+        assert slot - timedelta(minutes=20) in listed
+        assert not {slot - timedelta(minutes=m) for m in (10, 30, 40)} & set(listed)
+        assert response.context["as_planned_count"] == 3
+        page = response.content.decode()
+        assert "3 ran as planned" in page and '<details class="as-planned">' in page
+        ran = as_viewer.get(f"/jobs/{job.pk}/slots/?fate=ran", headers=HX)
+        assert ran.context["page"].paginator.count == 4 and ran.context["as_planned_count"] == 0
+
+    def test_it_says_when_everything_ran_as_planned(self, as_viewer):
+        job = make_job("ten", schedule="*/10 * * * *")
+        now = timezone.now()
+        slot = now.replace(minute=now.minute // 10 * 10, second=0, microsecond=0)
+        anchor = slot - timedelta(minutes=11)
+        Job.objects.filter(pk=job.pk).update(created_at=anchor, schedule_anchor=anchor)
+        make_run(job, "succeeded", trigger="schedule", scheduled_for=slot - timedelta(minutes=10))
+        make_run(job, "succeeded", trigger="schedule", scheduled_for=slot)
+        response = as_viewer.get(
+            f"/jobs/{job.pk}/slots/?end={(slot + timedelta(minutes=1)):%Y-%m-%dT%H:%M}"
+        )
+        assert "Every planned run of this period ran as planned." in response.content.decode()
 
     def test_it_shows_both_time_zones(self, as_viewer):
         job = make_job("shanghai", schedule="0 9 * * *", timezone="Asia/Shanghai")
@@ -239,8 +306,10 @@ class TestJobSlots:
         response = as_viewer.get(f"/jobs/{job.pk}/slots/?start=soon&fate=bogus", headers=headers)
         assert response.status_code == 200 and response.context["form"].errors["start"]
         every = make_job("busy", schedule="@every 1s")
-        response = as_viewer.get(f"/jobs/{every.pk}/slots/", headers=headers)
-        assert "more than 2,000 slots" in response.content.decode()
+        response = as_viewer.get(
+            f"/jobs/{every.pk}/slots/?start=2030-01-01T00:00&end=2030-01-01T01:00", headers=headers
+        )
+        assert "plans more than 2,000 runs" in response.content.decode()
         assert as_viewer.get("/jobs/31337/slots/").status_code == 404
 
     def test_it_requires_login(self, client, job):

@@ -113,8 +113,37 @@ class TestJobVersions:
         assert response.status_code == 200
         entries = response.context["entries"]
         assert [e["version"].version for e in entries] == [2, 1]
-        assert entries[0]["changes"]["schedule"] == ["*/5 * * * *", "@hourly"]
+        rows = {row.field: row for row in entries[0]["rows"]}
+        assert (rows["schedule"].label, rows["schedule"].before, rows["schedule"].after) == (
+            "Schedule",
+            "*/5 * * * *",
+            "@hourly",
+        )
         assert as_viewer.get(f"/jobs/{job.pk}/versions/", headers=HX).status_code == 200
+
+    def test_it_shows_labels_and_display_values(self, as_viewer, job):
+        services.job_update(
+            actor=None, job=job, overlap=Job.Overlap.QUEUE, timeout_seconds=300, description=""
+        )
+        page = as_viewer.get(f"/jobs/{job.pk}/versions/").content.decode()
+        assert "When the previous run is still going" in page
+        assert "Skip the new run" in page and "Queue one run" in page
+        assert "5 minutes" in page
+        assert ">skip<" not in page and ">queue<" not in page and "overlap:" not in page
+
+    def test_the_first_version_shows_the_definition_compactly(self, as_viewer, job):
+        entries = as_viewer.get(f"/jobs/{job.pk}/versions/").context["entries"]
+        summary = dict(entries[-1]["summary"])
+        assert summary["Kind"] == "Python task" and summary["Schedule"] == "*/5 * * * *"
+        assert "—" not in summary.values()
+        assert "Description" not in summary  # empty fields are left out
+
+    def test_it_names_the_jobs_a_chain_starts(self, as_viewer, job):
+        other = make_job("cleanup")
+        services.job_update(actor=None, job=job, on_success=[other.pk])
+        entries = as_viewer.get(f"/jobs/{job.pk}/versions/").context["entries"]
+        rows = {row.field: row for row in entries[0]["rows"]}
+        assert (rows["on_success"].label, rows["on_success"].after) == ("On success", "cleanup")
 
     def test_it_masks_secrets(self, as_viewer):
         job = make_job(
@@ -186,6 +215,35 @@ class TestAuditLog:
         htmx = as_editor.get(f"/audit/?object_type=job&object_id={job.pk}", headers=HX)
         assert {e.action for e in htmx.context["page"]} == {"create", "run_now"}
         assert b"<html" not in htmx.content
+
+    def test_it_shows_labels_and_display_values(self, as_editor, editor, job):
+        services.job_update(actor=editor, job=job, overlap=Job.Overlap.ALLOW, description="")
+        page = as_editor.get(f"/audit/?object_type=job&object_id={job.pk}").content.decode()
+        assert "When the previous run is still going" in page
+        assert "Allow up to the concurrency limit" in page
+        assert "overlap:" not in page and "kind: task" not in page and "— → —" not in page
+
+    def test_a_creation_lists_the_definition_without_arrows(self, as_editor, job):
+        response = as_editor.get(f"/audit/?action=create&object_id={job.pk}")
+        (created,) = response.context["page"]
+        summary = dict(created.summary)
+        assert summary["Kind"] == "Python task" and summary["Name"] == job.name
+        assert "→" not in response.content.decode().split('id="audit-table"')[1]
+
+    def test_rerunning_failed_runs_is_its_own_action(self, as_operator, operator, job):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        make_run(job, Run.State.FAILED, trigger="schedule", ago=600)
+        start = timezone.now() - timedelta(hours=1)
+        services.runs_rerun_failed(actor=operator, start=start, end=timezone.now())
+        response = as_operator.get("/audit/?action=rerun_failed")
+        (event,) = response.context["page"]
+        assert event.get_action_display() == "Re-ran failed runs"
+        rows = {row.field: row for row in event.rows}
+        assert rows["failed_runs_rerun"].after == "1"
+        assert "Re-ran failed runs" in response.content.decode()
 
     def test_it_is_read_only(self, as_editor, job):
         count = AuditEvent.objects.count()

@@ -160,6 +160,8 @@ def _slot_json(slot: slot_fates.SlotFate) -> dict[str, Any]:
         "cause": slot.run.cause if slot.run else "",
         "state": newest.state if newest else None,
         "reason": newest.reason if newest else "",
+        "reason_code": newest.reason_code if newest else "",
+        "reason_params": newest.reason_params if newest else {},
         "later_runs": [run_summary(run) for run in slot.later],
         "note": slot.note,
     }

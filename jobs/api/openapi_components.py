@@ -23,6 +23,7 @@ from jobs.api.fields import (
 from jobs.api.ledger import MAX_JOBS
 from jobs.api.serializers import PAUSE
 from jobs.models import Executor, Job, Notification, Run
+from jobs.run_reasons import MESSAGES
 from jobs.services.transfer import FILE_VERSION
 from jobs.slot_fates import Fate
 
@@ -162,6 +163,8 @@ def run_summary() -> Schema:
             "id": INTEGER,
             "state": {"type": "string", "enum": list(RUN_STATES)},
             "reason": STRING,
+            "reason_code": {"type": "string", "enum": ["", *MESSAGES]},
+            "reason_params": {"type": "object"},
             "trigger": {"type": "string", "enum": list(RUN_TRIGGERS)},
             "scheduled_for": INSTANT,
             "started_at": nullable(INSTANT),
@@ -421,6 +424,8 @@ def ledger_components() -> Schema:
             "cause": {"type": "string", "enum": ["", *Run.Cause.values]},
             "state": nullable({"type": "string", "enum": list(RUN_STATES)}),
             "reason": STRING,
+            "reason_code": {"type": "string", "enum": ["", *MESSAGES]},
+            "reason_params": {"type": "object"},
             "later_runs": {"type": "array", "items": run_summary()},
             "note": STRING,
         }

@@ -318,7 +318,10 @@ def run_summary(run: Run) -> dict[str, Any]:
     return {
         "id": run.pk,
         "state": run.state,
+        # English, for scripts; the code and its parameters for clients that show it themselves.
         "reason": run.reason,
+        "reason_code": run.reason_code,
+        "reason_params": run.reason_params,
         "trigger": run.trigger,
         "scheduled_for": isoformat(run.scheduled_for),
         "started_at": isoformat(run.started_at),

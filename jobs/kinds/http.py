@@ -32,6 +32,7 @@ from jobs.kinds.http_connection import (
 from jobs.kinds.ssrf import AddressError
 from jobs.models import Run
 from jobs.output import OutputCapture
+from jobs.run_reasons import Reason, reason
 from jobs.vault import VaultError, is_sealed, seal, unseal
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
@@ -308,9 +309,9 @@ def execute(
     try:
         config = clean_config(_unsealed(config))
     except VaultError as exc:
-        return KindResult(Run.State.FAILED, "a secret header cannot be decrypted", error=str(exc))
+        return KindResult(Run.State.FAILED, reason("http_secret_unreadable"), error=str(exc))
     except ValidationError as exc:
-        return KindResult(Run.State.FAILED, "invalid HTTP settings", error="; ".join(exc.messages))
+        return KindResult(Run.State.FAILED, reason("http_invalid"), error="; ".join(exc.messages))
     guard = Guard(cancel, time.monotonic() + deadline_seconds)
     guard.start()
     exchange = _Exchange(config, idempotency_key, output, guard)
@@ -399,19 +400,22 @@ def _judge(exchange: _Exchange, expect_status: list[int]) -> KindResult:
     status = exchange.status
     assert status is not None
     if status in expect_status or (not expect_status and 200 <= status <= 299):
-        return KindResult(Run.State.SUCCEEDED, f"HTTP {status}", http_status=status)
-    reason = f"HTTP {status}"
-    if 300 <= status <= 399 and exchange.location:
-        reason += f" (redirect to {exchange.location} not followed)"
+        return KindResult(
+            Run.State.SUCCEEDED, reason("http_status", status=status), http_status=status
+        )
     expected = ", ".join(str(code) for code in expect_status) or "200-299"
-    return KindResult(Run.State.FAILED, f"{reason}, expected {expected}", http_status=status)
+    if 300 <= status <= 399 and exchange.location:
+        why = reason("http_redirect", status=status, location=exchange.location, expected=expected)
+    else:
+        why = reason("http_unexpected", status=status, expected=expected)
+    return KindResult(Run.State.FAILED, why, http_status=status)
 
 
 def _interrupted(state: str, status: int | None, deadline_seconds: float) -> KindResult:
     if state == Run.State.CANCELLED:
-        return KindResult(Run.State.CANCELLED, "cancelled", http_status=status)
-    reason = f"timed out after {deadline_seconds:g} s"
-    return KindResult(Run.State.TIMED_OUT, reason, http_status=status)
+        return KindResult(Run.State.CANCELLED, reason("cancelled"), http_status=status)
+    why = reason("timed_out", seconds=f"{deadline_seconds:g}")
+    return KindResult(Run.State.TIMED_OUT, why, http_status=status)
 
 
 def _failure(
@@ -424,30 +428,30 @@ def _failure(
         return _interrupted(state, status, deadline_seconds)
     if isinstance(exc, TimeoutError):
         return _interrupted(Run.State.TIMED_OUT, status, deadline_seconds)
-    reason = _failure_reason(exc)
-    if reason is None:
+    why = _failure_reason(exc)
+    if why is None:
         return KindResult(
             Run.State.FAILED,
-            f"unexpected error: {type(exc).__name__}",
+            reason("unexpected_error", type=type(exc).__name__),
             error="".join(traceback.format_exception(exc)),
             http_status=status,
         )
-    return KindResult(Run.State.FAILED, reason, error=str(exc), http_status=status)
+    return KindResult(Run.State.FAILED, why, error=str(exc), http_status=status)
 
 
-def _failure_reason(exc: Exception) -> str | None:
+def _failure_reason(exc: Exception) -> Reason | None:
     if isinstance(exc, AddressError):
-        return str(exc)
+        return reason("message", message=str(exc))
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS certificate check failed: {exc.verify_message}"
+        return reason("tls_certificate", detail=str(exc.verify_message))
     if isinstance(exc, ssl.SSLError):
-        return f"TLS error: {exc.reason or exc}"
+        return reason("tls_error", detail=str(exc.reason or exc))
     if isinstance(exc, http.client.IncompleteRead):
-        return "the connection closed before the whole response arrived"
+        return reason("http_incomplete")
     if isinstance(exc, http.client.HTTPException):
-        return f"invalid HTTP response: {type(exc).__name__} {exc}".strip()
+        return reason("http_invalid_response", detail=f"{type(exc).__name__} {exc}".strip())
     if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
+        return reason("http_refused")
     if isinstance(exc, OSError):
-        return f"connection failed: {exc.strerror or exc}"
+        return reason("http_connection_failed", detail=str(exc.strerror or exc))
     return None

@@ -27,6 +27,7 @@ from django.utils.translation import gettext_lazy as _
 from jobs.kinds.base import KindResult
 from jobs.models import Run
 from jobs.output import OutputCapture
+from jobs.run_reasons import reason
 
 SHELL = "/bin/sh"
 # Time between SIGTERM and SIGKILL for a command stopped by its deadline or a cancel.
@@ -91,7 +92,7 @@ def execute(
     try:
         command = clean_config(config)["command"]
     except ValidationError as exc:
-        return KindResult(Run.State.FAILED, "invalid shell settings", error="; ".join(exc.messages))
+        return KindResult(Run.State.FAILED, reason("shell_invalid"), error="; ".join(exc.messages))
     deadline = time.monotonic() + deadline_seconds
     # A process that escaped the group may still write there; that must not fail the run.
     with tempfile.TemporaryDirectory(
@@ -100,7 +101,9 @@ def execute(
         try:
             process = _start(command, workdir, env_extra)
         except OSError as exc:
-            return KindResult(Run.State.FAILED, f"could not start {SHELL}", error=str(exc))
+            return KindResult(
+                Run.State.FAILED, reason("shell_not_started", shell=SHELL), error=str(exc)
+            )
         pipe = _Pipe(process, output)
         stopped_by: str | None = None
         try:
@@ -222,17 +225,18 @@ def _group_alive(group: int) -> bool:
 
 def _result(returncode: int, stopped_by: str | None, deadline_seconds: float) -> KindResult:
     if stopped_by == Run.State.CANCELLED:
-        return KindResult(Run.State.CANCELLED, "cancelled", exit_code=returncode)
+        return KindResult(Run.State.CANCELLED, reason("cancelled"), exit_code=returncode)
     if stopped_by == Run.State.TIMED_OUT:
-        reason = f"timed out after {deadline_seconds:g} s"
-        return KindResult(Run.State.TIMED_OUT, reason, exit_code=returncode)
+        why = reason("timed_out", seconds=f"{deadline_seconds:g}")
+        return KindResult(Run.State.TIMED_OUT, why, exit_code=returncode)
     if returncode == 0:
-        return KindResult(Run.State.SUCCEEDED, "exit code 0", exit_code=0)
+        return KindResult(Run.State.SUCCEEDED, reason("exit_code", code=0), exit_code=0)
     if returncode < 0:
         # Popen reports death by a signal as minus the signal number.
         name = _signal_name(-returncode)
-        return KindResult(Run.State.FAILED, f"killed by signal {name}", exit_code=returncode)
-    return KindResult(Run.State.FAILED, f"exit code {returncode}", exit_code=returncode)
+        why = reason("killed_by_signal", signal=name)
+        return KindResult(Run.State.FAILED, why, exit_code=returncode)
+    return KindResult(Run.State.FAILED, reason("exit_code", code=returncode), exit_code=returncode)
 
 
 def _signal_name(signum: int) -> str:

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from jobs import registry
 from jobs.kinds import task_processes
 from jobs.log_context import run_context
+from jobs.run_reasons import exception_reason
 
 logger = logging.getLogger("jobs.kinds.task")
 
@@ -83,7 +84,7 @@ def _run_task(task_name: str, params: dict[str, Any], run_id: int) -> dict[str, 
     except Exception as exc:
         result.update(
             state="failed",
-            reason=f"{type(exc).__name__}: {exc}"[:500],
+            reason=exception_reason(exc),
             error=traceback.format_exc(),
         )
     finally:

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db.models import Max
 
 from jobs.models import Job, Run
+from jobs.run_reasons import reason
 from jobs.scheduler.engine import Slot
 from jobs.scheduler.specs import JobSpec
 
@@ -69,14 +70,14 @@ def _decide(spec: JobSpec, slots: list[datetime], now: datetime, grace: timedelt
     # Run once: the late slot above is that once, if there is one.
     once_done = bool(fresh) and spec.misfire == Job.Misfire.ONCE
     run_set = set() if once_done else _to_run(spec, owed)
-    policy = Job.Misfire(spec.misfire).label
+    policy = spec.misfire
     out = [Slot(spec.id, s) for s in fresh]
     out += [
         Slot(
             spec.id,
             s,
             Run.State.SKIPPED,
-            "Job paused; no scheduler was running either.",
+            reason("paused_down"),
             Run.Cause.PAUSED,
         )
         for s in paused
@@ -88,7 +89,7 @@ def _decide(spec: JobSpec, slots: list[datetime], now: datetime, grace: timedelt
                     spec.id,
                     s,
                     Run.State.QUEUED,
-                    f"Catch-up run: no scheduler was running at this time (policy: {policy}).",
+                    reason("catch_up_down", policy=policy),
                     Run.Cause.CATCH_UP,
                 )
             )
@@ -98,7 +99,7 @@ def _decide(spec: JobSpec, slots: list[datetime], now: datetime, grace: timedelt
                     spec.id,
                     s,
                     Run.State.MISSED,
-                    f"No scheduler was running at this time; not run (policy: {policy}).",
+                    reason("missed_down", policy=policy),
                     Run.Cause.SCHEDULER_DOWN,
                 )
             )
@@ -111,20 +112,27 @@ def late_fires(spec: JobSpec, slots: list[datetime], now: datetime, grace: timed
     The caller has already set aside paused jobs and offline executors; what is left is owed.
     """
     run_set = _to_run(spec, slots)
-    policy = Job.Misfire(spec.misfire).label
     out = []
     for s in slots:
-        late = f"Fired {(now - s).total_seconds():.0f} s after its time, past the "
-        late += f"{grace.total_seconds():.0f} s grace"
+        late = {
+            "late": f"{(now - s).total_seconds():.0f}",
+            "grace": f"{grace.total_seconds():.0f}",
+            "policy": spec.misfire,
+        }
         if s in run_set:
-            reason = f"Catch-up run: {late[0].lower()}{late[1:]} (policy: {policy})."
-            out.append(Slot(spec.id, s, Run.State.QUEUED, reason, Run.Cause.CATCH_UP))
-        else:
-            reason = (
-                f"{late}: the scheduler was busy or stopped, or the system clock jumped "
-                f"forward; not run (policy: {policy})."
+            out.append(
+                Slot(
+                    spec.id,
+                    s,
+                    Run.State.QUEUED,
+                    reason("catch_up_late", **late),
+                    Run.Cause.CATCH_UP,
+                )
             )
-            out.append(Slot(spec.id, s, Run.State.MISSED, reason, Run.Cause.LATE))
+        else:
+            out.append(
+                Slot(spec.id, s, Run.State.MISSED, reason("missed_late", **late), Run.Cause.LATE)
+            )
     return out
 
 

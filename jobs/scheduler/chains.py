@@ -12,6 +12,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from jobs.models import Job, JobLink, Run
+from jobs.run_reasons import reason
 from jobs.scheduler.specs import JobSpec
 from jobs.scheduler.workers import Completion
 
@@ -71,29 +72,39 @@ def create_chained_runs(
             if event not in events or downstream in started:
                 continue
             started.add(downstream)
-            new.append(_chained_run(run, upstream, event, downstream, version, now))
-            if state == Job.State.PAUSED and (paused_until is None or now < paused_until):
+            paused = state == Job.State.PAUSED and (paused_until is None or now < paused_until)
+            new.append(_chained_run(run, upstream, event, downstream, version, now, paused, note))
+            if paused:
                 new[-1].state = Run.State.SKIPPED
                 new[-1].finished_at = now
-                new[-1].reason += " Skipped: job paused" + (f": {note}" if note else ".")
     Run.objects.bulk_create(new)
     return sum(1 for run in new if run.state == Run.State.QUEUED)
 
 
 def _chained_run(
-    parent: Run, upstream: str, event: str, downstream: int, version: int, now: datetime
+    parent: Run,
+    upstream: str,
+    event: str,
+    downstream: int,
+    version: int,
+    now: datetime,
+    paused: bool,
+    note: str,
 ) -> Run:
     how = {
         JobLink.Event.SUCCESS: "succeeded",
         JobLink.Event.FAILURE: "failed",
         JobLink.Event.FINISH: "finished",
     }[event]
+    code = ("chain_paused_note" if note else "chain_paused") if paused else "chain"
+    extra = {"note": note} if paused and note else {}
+    why = reason(code, run=parent.pk, upstream=upstream, outcome=how, **extra)
     return Run(
         job_id=downstream,
         job_version=version,
         trigger=Run.Trigger.CHAIN,
         state=Run.State.QUEUED,
-        reason=f"Started because run #{parent.pk} of {upstream} {how}.",
+        **why.fields(),
         scheduled_for=now,
         created_at=now,
         parent_run_id=parent.pk,

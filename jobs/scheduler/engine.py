@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from jobs import notifications
 from jobs.models import Executor, Job, Run
+from jobs.run_reasons import Reason, reason
 from jobs.scheduler import run_metrics
 from jobs.scheduler.chains import create_chained_runs
 from jobs.scheduler.node import LeaseLost, fence
@@ -48,11 +49,11 @@ REQUEST_FIELDS = (
     "job_version",
 )
 CLAIM_SQL = (
-    "INSERT INTO jobs_run (job_id, job_version, state, reason, cause, scheduled_for, "
-    "created_at, finished_at, node_id, term, claim_batch, host, pid, trigger, attempt, output, "
-    "output_dropped_bytes, error) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'schedule', 1, '', 0, '') "
-    "ON CONFLICT DO NOTHING"
+    "INSERT INTO jobs_run (job_id, job_version, state, reason, reason_code, reason_params, "
+    "cause, scheduled_for, created_at, finished_at, node_id, term, claim_batch, host, pid, "
+    "trigger, attempt, output, output_dropped_bytes, error) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'schedule', 1, '', 0, "
+    "'') ON CONFLICT DO NOTHING"
 )
 
 
@@ -62,7 +63,7 @@ class Slot(NamedTuple):
     scheduled_for: datetime
     # Catch-up decides the fate of old slots itself; fresh fires are decided here.
     state: str | None = None
-    reason: str = ""
+    reason: Reason | None = None
     cause: str = ""  # a Run.Cause
 
 
@@ -271,6 +272,7 @@ class Engine:
         # Most completions are quiet successes; they get a narrower statement.
         quiet = [c for c in completions if c.state == Run.State.SUCCEEDED and not c.output]
         other = [c for c in completions if c.state != Run.State.SUCCEEDED or c.output]
+        params = Run._meta.get_field("reason_params")
         with connection.cursor() as cursor:
             if quiet:
                 cursor.executemany(
@@ -279,19 +281,38 @@ class Engine:
                     "WHERE id = %s AND state = 'running'",
                     [self._adapt((c.finished_at, c.pid, c.started_at, c.run_id)) for c in quiet],
                 )
-            if other:
+            # A completion without a reason keeps the one the row had (a catch-up or retry note).
+            reasoned = [c for c in other if c.reason is not None]
+            unreasoned = [c for c in other if c.reason is None]
+            rest = (
+                "error = %s, exit_code = %s, http_status = %s, output = %s, "
+                "output_dropped_bytes = %s, finished_at = %s, pid = COALESCE(%s, pid), "
+                "started_at = COALESCE(%s, started_at) WHERE id = %s AND state = 'running'"
+            )
+            if reasoned:
                 cursor.executemany(
-                    # An empty reason keeps the one the row had (a catch-up or retry note).
-                    "UPDATE jobs_run SET state = %s, reason = COALESCE(NULLIF(%s, ''), reason), "
-                    "error = %s, exit_code = %s, http_status = %s, output = %s, "
-                    "output_dropped_bytes = %s, finished_at = %s, pid = COALESCE(%s, pid), "
-                    "started_at = COALESCE(%s, started_at) WHERE id = %s AND state = 'running'",
+                    "UPDATE jobs_run SET state = %s, reason = %s, reason_code = %s, "
+                    "reason_params = %s, " + rest,
                     [
                         self._adapt(
-                            (c.state, c.reason, c.error, c.exit_code, c.http_status, c.output)
-                            + (c.dropped, c.finished_at, c.pid, c.started_at, c.run_id)
+                            (c.state, c.reason.english, c.reason.code)
+                            + (params.get_db_prep_save(dict(c.reason.params), connection),)
+                            + (c.error, c.exit_code, c.http_status, c.output, c.dropped)
+                            + (c.finished_at, c.pid, c.started_at, c.run_id)
                         )
-                        for c in other
+                        for c in reasoned
+                        if c.reason is not None
+                    ],
+                )
+            if unreasoned:
+                cursor.executemany(
+                    "UPDATE jobs_run SET state = %s, " + rest,
+                    [
+                        self._adapt(
+                            (c.state, c.error, c.exit_code, c.http_status, c.output, c.dropped)
+                            + (c.finished_at, c.pid, c.started_at, c.run_id)
+                        )
+                        for c in unreasoned
                     ],
                 )
         retry_states = (Run.State.FAILED, Run.State.TIMED_OUT)
@@ -322,13 +343,20 @@ class Engine:
                 continue
             attempt = run.attempt + 1
             delay = spec.retry_delay(attempt)
+            why = reason(
+                "retry",
+                attempt=attempt,
+                attempts=spec.max_retries + 1,
+                delay=f"{delay:.0f}",
+                run=run.pk,
+                outcome=completion.state,
+            )
             retry = Run.objects.create(
                 job_id=run.job_id,
                 job_version=spec.version,
                 trigger=Run.Trigger.RETRY,
                 state=Run.State.QUEUED,
-                reason=f"Attempt {attempt} of {spec.max_retries + 1}, {delay:.0f} s after "
-                f"run #{run.pk} {completion.state.replace('_', ' ')}.",
+                **why.fields(),
                 scheduled_for=run.scheduled_for,
                 created_at=now,
                 not_before=now + timedelta(seconds=delay),
@@ -359,6 +387,9 @@ class Engine:
         grace = timedelta(seconds=settings.CRONADMIN_MISFIRE_GRACE_SECONDS)
         batch = next(self._batch_ids)
         adapt = connection.ops.adapt_datetimefield_value
+        params = Run._meta.get_field("reason_params")
+        # Most fresh fires have no reason: their empty parameters are adapted once per batch.
+        no_reason = ("", "", params.get_db_prep_save({}, connection))
         created = adapt(now)
         rows = []
         offline = self._offline_executors(slots, now)
@@ -367,19 +398,28 @@ class Engine:
             spec = self.specs.get(slot.job_id)
             if spec is None:
                 continue  # deleted since it fired
-            state, reason, cause = slot.state, slot.reason, slot.cause
+            state, why, cause = slot.state, slot.reason, slot.cause
             if state is None:
                 if spec.is_paused_at(slot.scheduled_for):
                     state, cause = Run.State.SKIPPED, Run.Cause.PAUSED
-                    reason = "Job paused" + (f": {spec.pause_note}" if spec.pause_note else ".")
+                    why = (
+                        reason("paused_note", note=spec.pause_note)
+                        if spec.pause_note
+                        else reason("paused")
+                    )
                 elif spec.executor_id in offline:
                     state, cause = Run.State.SKIPPED, Run.Cause.EXECUTOR_OFFLINE
-                    reason = offline[spec.executor_id]
+                    why = offline[spec.executor_id]
                 else:
                     state = Run.State.QUEUED
             finished = None if state == Run.State.QUEUED else created
+            stored = (
+                (why.english, why.code, params.get_db_prep_save(dict(why.params), connection))
+                if why is not None
+                else no_reason
+            )
             rows.append(
-                (slot.job_id, spec.version, state, reason, cause, adapt(slot.scheduled_for))
+                (slot.job_id, spec.version, state, *stored, cause, adapt(slot.scheduled_for))
                 + (created,)
                 + (finished, self.node_id, self.term, batch, self.host, self.pid)
             )
@@ -406,7 +446,7 @@ class Engine:
         return claimed
 
     def _apply_misfire_policy(
-        self, slots: list[Slot], now: datetime, grace: timedelta, offline: dict[int, str]
+        self, slots: list[Slot], now: datetime, grace: timedelta, offline: dict[int, Reason]
     ) -> list[Slot]:
         """Decide the fresh fires that came past the grace by the job's misfire policy.
 
@@ -435,7 +475,7 @@ class Engine:
             kept += catchup.late_fires(self.specs[job_id], sorted(times), now, grace)
         return kept
 
-    def _offline_executors(self, slots: list[Slot], now: datetime) -> dict[int, str]:
+    def _offline_executors(self, slots: list[Slot], now: datetime) -> dict[int, Reason]:
         """The offline executors among those owning `slots`, with the reason to record.
 
         Heartbeats are written by the web, so they are read here, at claim time: a silent
@@ -452,10 +492,11 @@ class Engine:
         offline = {}
         for executor in Executor.objects.filter(pk__in=ids):
             if executor.state_at(now) == Executor.State.OFFLINE:
-                offline[executor.pk] = (
-                    f"Executor {executor.name} offline: no heartbeat since "
-                    f"{executor.last_heartbeat_at:%Y-%m-%d %H:%M:%S} UTC "
-                    f"({Executor.MISSED_HEARTBEATS_OFFLINE} missed)."
+                offline[executor.pk] = reason(
+                    "executor_offline",
+                    executor=executor.name,
+                    since=f"{executor.last_heartbeat_at:%Y-%m-%d %H:%M:%S}",
+                    missed=Executor.MISSED_HEARTBEATS_OFFLINE,
                 )
         return offline
 
@@ -513,11 +554,11 @@ class Engine:
             return
         requested = Run.objects.filter(
             id__in=list(self.active), cancel_requested_at__isnull=False
-        ).values_list("id", "reason")
-        for run_id, reason in requested:
+        ).values_list("id", "reason_code", "reason_params", "reason")
+        for run_id, code, params, text in requested:
             active = self.active.get(run_id)
             if active:
-                active.cancel(reason or "Cancelled on request.")
+                active.cancel(_requested_cancel(code, params, text))
 
     def _known_pending_ids(self) -> set[int]:
         ids = {p.run_id for heap in self.ready.values() for _, p in heap}
@@ -537,7 +578,7 @@ class Engine:
         self.ready_by_job[pending.job_id] += 1
 
     def _admit(self, claimed: list[Pending]) -> None:
-        skips: dict[str, list[int]] = defaultdict(list)
+        skips: dict[tuple[str, int | None], list[int]] = defaultdict(list)
         deleted: list[int] = []
         for pending in sorted(claimed, key=lambda p: p.scheduled_for):
             spec = self.specs.get(pending.job_id)
@@ -553,31 +594,29 @@ class Engine:
                 line.append(pending)
             elif spec.overlap == Job.Overlap.REPLACE:
                 for run_id in list(self.active_by_job[pending.job_id]):
-                    self.active[run_id].cancel(
-                        f"Replaced by a newer run (#{pending.run_id}), as the job's overlap "
-                        "policy says."
-                    )
+                    self.active[run_id].cancel(reason("overlap_replaced", run=pending.run_id))
                 self._push_ready(pending)
             elif spec.overlap == Job.Overlap.QUEUE and not line:
                 line.append(pending)
             elif spec.overlap == Job.Overlap.QUEUE:
-                skips["One run is already waiting for the running one to finish."].append(
-                    pending.run_id
-                )
+                skips[("overlap_waiting", None)].append(pending.run_id)
             elif spec.overlap == Job.Overlap.ALLOW:
-                skips[f"{limit} run(s) already in progress, the job's limit."].append(
-                    pending.run_id
-                )
+                skips[("overlap_limit", limit)].append(pending.run_id)
             else:
                 running = sorted(self.active_by_job[pending.job_id])
-                which = f" (#{running[0]})" if running else ""
-                skips[f"The previous run{which} was still in progress."].append(pending.run_id)
+                if running:
+                    skips[("overlap_previous_run", running[0])].append(pending.run_id)
+                else:
+                    skips[("overlap_previous", None)].append(pending.run_id)
         now = timezone.now()
-        overlap = [(reason, ids, Run.Cause.OVERLAP) for reason, ids in skips.items()]
-        gone = [("Job deleted before the run could start.", deleted, Run.Cause.JOB_DELETED)]
-        for reason, ids, cause in overlap + (gone if deleted else []):
+        overlap = [
+            (_overlap_reason(code, value), ids, Run.Cause.OVERLAP)
+            for (code, value), ids in skips.items()
+        ]
+        gone = [(reason("job_deleted"), deleted, Run.Cause.JOB_DELETED)]
+        for why, ids, cause in overlap + (gone if deleted else []):
             Run.objects.filter(id__in=ids, state=Run.State.QUEUED).update(
-                state=Run.State.SKIPPED, reason=reason, finished_at=now, cause=cause
+                state=Run.State.SKIPPED, finished_at=now, cause=cause, **why.fields()
             )
 
     def _has_startable(self) -> bool:
@@ -660,11 +699,11 @@ class Engine:
     def cancel_runs_of_deleted_jobs(self) -> None:
         for active in list(self.active.values()):
             if active.job_id not in self.specs:
-                active.cancel("The job was deleted while this run was in progress.")
+                active.cancel(reason("job_deleted_running"))
 
     # --- shutdown ----------------------------------------------------------------------------
 
-    def drain(self, grace: float, stop_reason: str) -> None:
+    def drain(self, grace: float, stop_reason: Reason) -> None:
         """Stop starting work, give running work `grace` seconds, then cut it short."""
         self.accepting = False
         # A fenced engine cannot record outcomes any more: no point letting runs finish.
@@ -700,3 +739,21 @@ class Engine:
             "waiting": sum(len(line) for line in self.waiting.values()),
             "delayed": len(self.delayed),
         }
+
+
+def _overlap_reason(code: str, value: int | None) -> Reason:
+    if code == "overlap_limit":
+        return reason(code, limit=value)
+    if code == "overlap_previous_run":
+        return reason(code, run=value)
+    return reason(code)
+
+
+def _requested_cancel(code: str, params: dict | None, text: str) -> Reason:
+    """The reason a cancel request left on the row, for the run it stops."""
+    if code:
+        try:
+            return Reason(code, params or {})
+        except KeyError:
+            pass
+    return reason("message", message=text) if text else reason("cancelled_on_request")

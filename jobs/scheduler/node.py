@@ -14,6 +14,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from jobs.models import Run, SchedulerLease, SchedulerNode
+from jobs.run_reasons import reason
 
 LEASE_NAME = "scheduler"
 
@@ -179,12 +180,9 @@ def recover_after_crash(node: SchedulerNode, term: int) -> int:
     stale = Run.objects.filter(state=Run.State.RUNNING).exclude(node=node)
     for node_id in set(stale.values_list("node_id", flat=True)):
         old = SchedulerNode.objects.filter(pk=node_id).first()
-        who = f"{old.host}, pid {old.pid}" if old else "an unknown process"
+        why = reason("scheduler_lost", host=old.host) if old else reason("scheduler_lost_unknown")
         count += stale.filter(node_id=node_id).update(
-            state=Run.State.INTERRUPTED,
-            finished_at=now,
-            reason=f"The scheduler running it ({who}) stopped before the run finished; "
-            "its outcome is unknown.",
+            state=Run.State.INTERRUPTED, finished_at=now, **why.fields()
         )
     # Nodes that stopped heartbeating are gone; a standby that still heartbeats is not.
     SchedulerNode.objects.filter(

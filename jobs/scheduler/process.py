@@ -24,6 +24,7 @@ from django.utils import timezone
 from jobs import services
 from jobs.models import ChangeMarker
 from jobs.notifications.notifier import Notifier
+from jobs.run_reasons import reason
 from jobs.scheduler import catchup
 from jobs.scheduler import node as nodes
 from jobs.scheduler.engine import Engine
@@ -304,11 +305,14 @@ class SchedulerProcess:
         running = self.engine.running_count()
         if running:
             logger.info("waiting up to %.0f s for %d running run(s)", grace, running)
-        self.engine.drain(
-            grace,
-            f"Cut short: the scheduler stopped ({why}) and the run did not finish within the "
-            f"{grace:.0f} s grace.",
-        )
+        seconds = f"{grace:.0f}"
+        if self.signal_name:
+            stop = reason("stopped_signal", signal=self.signal_name, grace=seconds)
+        elif self.engine.lease_lost is not None:
+            stop = reason("stopped_takeover", grace=seconds)
+        else:
+            stop = reason("stopped_failure", grace=seconds)
+        self.engine.drain(grace, stop)
         try:
             nodes.mark_stopped(self.node)
         except DatabaseError:

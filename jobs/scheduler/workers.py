@@ -27,6 +27,7 @@ from jobs.kinds.task_processes import WorkerGroups
 from jobs.log_context import run_context
 from jobs.models import Job, Run
 from jobs.output import output_path, read_output, remove_output
+from jobs.run_reasons import Reason, exception_reason, reason
 
 logger = logging.getLogger("jobs.scheduler")
 
@@ -36,7 +37,8 @@ class Completion:
     run_id: int
     job_id: int
     state: str
-    reason: str = ""
+    # None keeps the reason the row already has (a catch-up or retry note).
+    reason: Reason | None = None
     error: str = ""
     exit_code: int | None = None
     http_status: int | None = None
@@ -59,17 +61,17 @@ class ActiveRun:
     timeout: int
     future: Future[Any] | None = None
     cancel_event: threading.Event = field(default_factory=threading.Event)
-    cancel_reason: str = ""
+    cancel_reason: Reason | None = None
     cancel_state: str = Run.State.CANCELLED
     # The job's secrets as they might appear in what the run prints or raises (jobs.vault).
     redacted: list[str] = field(default_factory=list)
     # When the engine handed the run over: its start when the worker does not report one.
     started_at: datetime = field(default_factory=timezone.now)
 
-    def cancel(self, reason: str, state: str = Run.State.CANCELLED) -> None:
+    def cancel(self, why: Reason, state: str = Run.State.CANCELLED) -> None:
         if self.cancel_event.is_set():
             return
-        self.cancel_reason = reason
+        self.cancel_reason = why
         self.cancel_state = state
         self.cancel_event.set()
         if self.kind == Job.Kind.TASK and self.future is not None:
@@ -137,7 +139,7 @@ class WorkerPools:
                 run_id=active.run_id,
                 job_id=active.job_id,
                 state=result["state"],
-                reason=result.get("reason", ""),
+                reason=result.get("reason"),
                 error=result.get("error", ""),
                 pid=result.get("pid"),
                 started_at=datetime.fromtimestamp(result["started"], UTC),
@@ -150,8 +152,7 @@ class WorkerPools:
                 active.run_id,
                 active.job_id,
                 Run.State.TIMED_OUT,
-                reason=f"Stopped after its {active.timeout} s timeout; its worker process was "
-                "killed.",
+                reason=reason("timed_out_killed", seconds=active.timeout),
             )
         except CancelledError:
             self.worker_groups.end_orphans_soon()
@@ -164,7 +165,7 @@ class WorkerPools:
                 active.run_id,
                 active.job_id,
                 Run.State.FAILED,
-                reason=f"The worker process died running the task (exit code {exc.exitcode}).",
+                reason=reason("worker_died", exit_code=exc.exitcode),
                 exit_code=exc.exitcode,
             )
         except Exception as exc:
@@ -212,14 +213,14 @@ class WorkerPools:
         finally:
             capture.close()
             close_old_connections()
-        state, reason = result.state, result.reason
+        state, why = result.state, result.reason
         if state == Run.State.CANCELLED and active.cancel_reason:
-            state, reason = active.cancel_state, active.cancel_reason
+            state, why = active.cancel_state, active.cancel_reason
         return Completion(
             active.run_id,
             active.job_id,
             state,
-            reason=reason,
+            reason=why,
             error=result.error,
             exit_code=result.exit_code,
             http_status=result.http_status,
@@ -250,7 +251,10 @@ class WorkerPools:
         if active.redacted:
             completion.output = vault.redact(completion.output, active.redacted)
             completion.error = vault.redact(completion.error, active.redacted)
-            completion.reason = vault.redact(completion.reason, active.redacted)
+            if completion.reason is not None:
+                completion.reason = completion.reason.redacted(
+                    lambda text: vault.redact(text, active.redacted)
+                )
             vault.watched.remove(active.redacted)
         self._report(completion)
 
@@ -273,6 +277,6 @@ def _crashed(active: ActiveRun, exc: Exception) -> Completion:
         active.run_id,
         active.job_id,
         Run.State.FAILED,
-        reason=f"{type(exc).__name__}: {exc}"[:500],
+        reason=exception_reason(exc),
         error=traceback.format_exc(),
     )

@@ -28,6 +28,7 @@ from jobs.models import (
 )
 from jobs.output import output_path, remove_output
 from jobs.permissions import require
+from jobs.run_reasons import reason
 from jobs.services.chains import CHAIN_FIELDS, chain_ids, chains_check, chains_save, job_chains
 
 NOTIFY_FIELDS = ("notify_on", "notify_emails", "notify_webhook_url", "notify_window_seconds")
@@ -284,19 +285,20 @@ def job_run_now(*, actor: Actor, job: Job, trigger: str = Run.Trigger.MANUAL) ->
 def run_cancel(*, actor: Actor, run: Run) -> Run:
     require(actor, "operate")
     run = Run.objects.select_for_update().get(pk=run.pk)
-    who = getattr(_user(actor), "username", None) or _("the system")
+    # No name: "the system", in the reader's language (jobs.run_reasons).
+    who = getattr(_user(actor), "username", None) or ""
     now = timezone.now()
     if run.state == Run.State.QUEUED:
         run.state = Run.State.CANCELLED
-        run.reason = _("Cancelled by %(who)s before it started.") % {"who": who}
+        changed = reason("cancelled_before_start", who=who).apply_to(run)
         run.finished_at = now
         run.cancel_requested_at = now
-        run.save(update_fields=["state", "reason", "finished_at", "cancel_requested_at"])
+        run.save(update_fields=["state", "finished_at", "cancel_requested_at", *changed])
     elif run.state == Run.State.RUNNING:
         if run.cancel_requested_at is None:
             run.cancel_requested_at = now
-            run.reason = _("Cancel requested by %(who)s.") % {"who": who}
-            run.save(update_fields=["cancel_requested_at", "reason"])
+            changed = reason("cancel_requested", who=who).apply_to(run)
+            run.save(update_fields=["cancel_requested_at", *changed])
     else:
         raise ValidationError(
             _("This run has already ended (%(state)s); there is nothing to cancel.")

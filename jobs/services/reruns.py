@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from jobs import audit
 from jobs.models import AuditEvent, Job, Run
 from jobs.permissions import require
+from jobs.run_reasons import reason
 from jobs.services.jobs import Actor, _audit_job, _user, bump_change_marker
 
 # A slot whose run ended in one of these may be run again by hand.
@@ -43,8 +44,9 @@ def slot_run_id(run: Run) -> int:
     return run.stands_for_id or run.retry_of_id or run.pk
 
 
-def _who(actor: Actor) -> str:
-    return getattr(_user(actor), "username", None) or _("the system")
+def _name(actor: Actor) -> str:
+    # No name: "the system", in the reader's language (jobs.run_reasons).
+    return getattr(_user(actor), "username", None) or ""
 
 
 def _rerun_trigger(trigger: str) -> None:
@@ -74,7 +76,7 @@ def run_slot_rerun(*, actor: Actor, run: Run, trigger: str = Run.Trigger.MANUAL)
     if run.state not in RERUNNABLE_STATES:
         raise ValidationError(
             _(
-                "Only a slot that failed, timed out, was interrupted, cancelled, missed or "
+                "Only a run that failed, timed out, was interrupted, cancelled, missed or "
                 "skipped can be run again; this run %(state)s."
             )
             % {"state": run.get_state_display().lower()},
@@ -89,7 +91,7 @@ def run_slot_rerun(*, actor: Actor, run: Run, trigger: str = Run.Trigger.MANUAL)
     )
     if going is not None:
         raise ValidationError(
-            _("This slot is already being run again: run #%(run)s is %(state)s.")
+            _("This run is already being run again: run #%(run)s is %(state)s.")
             % {"run": going.pk, "state": going.get_state_display().lower()},
             code="conflict",
         )
@@ -99,8 +101,7 @@ def run_slot_rerun(*, actor: Actor, run: Run, trigger: str = Run.Trigger.MANUAL)
         job_version=job.version,
         trigger=trigger,
         state=Run.State.QUEUED,
-        reason=_("Runs the slot of run #%(run)s again, as asked by %(who)s.")
-        % {"run": run.pk, "who": _who(actor)},
+        **reason("rerun", run=run.pk, who=_name(actor)).fields(),
         scheduled_for=run.scheduled_for,
         created_at=now,
         requested_by=_user(actor),
@@ -216,7 +217,7 @@ def runs_rerun_failed(
     if len(todo) > MAX_RERUNS:
         raise ValidationError(
             _(
-                "More than %(max)d failed slots in this period: choose a shorter period or fewer "
+                "More than %(max)d failed runs in this period: choose a shorter period or fewer "
                 "jobs."
             )
             % {"max": MAX_RERUNS},
@@ -229,20 +230,19 @@ def runs_rerun_failed(
     if dry_run or not todo:
         return plan
     now = timezone.now()
-    reason = _(
-        "Runs a failed slot again: %(who)s re-ran the failed runs from %(start)s to %(end)s."
-    ) % {
-        "who": _who(actor),
-        "start": f"{start.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
-        "end": f"{end.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
-    }
+    why = reason(
+        "rerun_failed",
+        who=_name(actor),
+        start=f"{start.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
+        end=f"{end.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
+    ).fields()
     made = Run.objects.bulk_create(
         Run(
             job_id=run.job_id,
             job_version=run.job.version,
             trigger=trigger,
             state=Run.State.QUEUED,
-            reason=reason,
+            **why,
             scheduled_for=run.scheduled_for,
             created_at=now,
             requested_by=_user(actor),
@@ -256,10 +256,10 @@ def runs_rerun_failed(
     for job_id, name, n in plan.by_job:
         audit.record(
             actor=actor,
-            action=AuditEvent.Action.RUN_NOW,
+            action=AuditEvent.Action.RERUN_FAILED,
             object_type="job",
             object_id=job_id,
             object_repr=name,
-            changes={"failed_slots_rerun": [None, n], "period": [None, period]},
+            changes={"failed_runs_rerun": [None, n], "period": [None, period]},
         )
     return plan

@@ -5,7 +5,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django import template
-from django.core.exceptions import FieldDoesNotExist
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -15,6 +14,7 @@ from django.utils.timesince import timesince, timeuntil
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
+from jobs.change_display import label_of
 from jobs.models import Job, Notification, Run
 from jobs.selectors import job_schedule
 
@@ -142,13 +142,7 @@ def results_strip(strip: list[dict[str, Any]]) -> SafeString:
 @register.filter
 def field_label(name: str) -> str:
     """A definition field ("max_retries", "config.url") in the words of the job form."""
-    base, _dot, key = name.partition(".")
-    try:
-        label = str(Job._meta.get_field(base).verbose_name)
-    except FieldDoesNotExist:
-        return name
-    label = label[:1].upper() + label[1:]
-    return f"{label}: {key}" if key else label
+    return label_of(name)
 
 
 @register.filter

@@ -3,14 +3,21 @@
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
-from jobs import selectors
+from jobs import change_display, selectors
 from jobs.forms import choice_or_blank, filter_text, page_number
 from jobs.models import AuditEvent
 from jobs.views.access import role_required
 
-OBJECT_TYPES = [("job", "job"), ("run", "run"), ("user", "user"), ("allowed_host", "allowed host")]
+OBJECT_TYPES = [
+    ("job", _("Job")),
+    ("run", _("Run")),
+    ("user", _("User")),
+    ("executor", _("Executor")),
+    ("allowed_host", _("Allowed host")),
+]
 
 
 @require_GET
@@ -24,8 +31,20 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         object_id=filter_text(request.GET.get("object_id", ""), 40),
         page=page_number(request.GET.get("page")),
     )
+    page = selectors.audit_events(filters)
+    events = list(page.object_list)
+    names = change_display.job_names(change_display.chain_job_ids(e.changes for e in events))
+    for event in events:
+        # A creation or deletion lists the definition; anything else what changed.
+        if event.action == AuditEvent.Action.CREATE:
+            event.summary = change_display.summary_rows(event.changes, 1, names)
+        elif event.action == AuditEvent.Action.DELETE:
+            event.summary = change_display.summary_rows(event.changes, 0, names)
+        else:
+            event.rows = change_display.change_rows(event.changes, names)
+    page.object_list = events
     context = {
-        "page": selectors.audit_events(filters),
+        "page": page,
         "filters": filters,
         "actions": AuditEvent.Action.choices,
         "object_types": OBJECT_TYPES,

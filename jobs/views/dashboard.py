@@ -9,6 +9,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from jobs import selectors
+from jobs.forms import PeriodForm
+from jobs.services.reruns import failed_slots
 from jobs.views.access import poll_trigger, role_required
 
 # A dead scheduler must show up even when no run is due: the live region checks at least this often.
@@ -28,6 +30,14 @@ def _live_context() -> dict[str, object]:
     }
 
 
+def _rerun_counts() -> dict[str, int]:
+    # What "Re-run failed runs" would do with its default period, so the button and the list
+    # can say why their numbers differ.
+    now = timezone.now()
+    todo, already = failed_slots(now - PeriodForm.DEFAULT_SPAN, now)
+    return {"rerun_count": len(todo), "rerun_already": already}
+
+
 @require_GET
 @login_required
 @role_required("view")
@@ -36,6 +46,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         **_live_context(),
         "state_counts": selectors.job_state_counts(),
         "failures": selectors.recent_failures(),
+        **_rerun_counts(),
         "rate": selectors.success_rate(),
     }
     return render(request, "jobs/dashboard.html", context)

@@ -1,6 +1,7 @@
 """Acting on the ledger: run one slot again, re-run the failed runs of a period, and the “why
 didn't it run?” page of a job."""
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -23,6 +24,8 @@ from jobs.models import Job
 from jobs.views.access import get_job, get_run, redirect_after_action, role_required
 
 SLOTS_PER_PAGE = 50
+# Slots that ran as planned, listed under their count when it is opened.
+AS_PLANNED_SHOWN = 200
 
 
 @require_POST
@@ -37,7 +40,7 @@ def run_slot_rerun(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect_after_action(request, reverse("jobs:run_detail", args=[pk]))
     messages.success(
         request,
-        _("Run #%(new)s runs the slot of run #%(run)s again; it starts within a second.")
+        _("Run #%(new)s does the work of run #%(run)s again; it starts within a second.")
         % {"new": rerun.pk, "run": run.pk},
     )
     return redirect_after_action(request, reverse("jobs:run_detail", args=[rerun.pk]))
@@ -47,9 +50,11 @@ def _as_field(value: datetime) -> str:
     return timezone.localtime(value).strftime("%Y-%m-%dT%H:%M")
 
 
-def _period_form(data: QueryDict) -> tuple[PeriodForm, datetime | None, datetime | None]:
+def _period_form(
+    data: QueryDict, default_start: Callable[[datetime], datetime] | None = None
+) -> tuple[PeriodForm, datetime | None, datetime | None]:
     """The period form, its empty ends filled with the defaults so the page shows them."""
-    form = PeriodForm(data)
+    form = PeriodForm(data, default_start=default_start)
     if not form.is_valid():
         return form, None, None
     filled = data.copy()
@@ -70,17 +75,23 @@ def _period_form(data: QueryDict) -> tuple[PeriodForm, datetime | None, datetime
 @role_required("view")
 def job_slots(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_job(pk)
-    form, start, end = _period_form(request.GET)
+    # From the job's creation or its last schedule change: the whole story of this schedule.
+    form, start, end = _period_form(request.GET, lambda end: slot_fates.default_start(job, end))
     fate = choice_or_blank(request.GET.get("fate", ""), slot_fates.Fate.choices)
     report = None
     page = None
+    as_planned: list[slot_fates.SlotFate] = []
     if start is not None and end is not None:
         try:
             report = slot_fates.job_slot_report(job, start, end)
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
-            shown = [s for s in report.slots if not fate or s.fate == fate]
+            # Unfiltered, the slots to look into come first; those that ran well are a count.
+            if fate:
+                shown = [s for s in report.slots if s.fate == fate]
+            else:
+                shown, as_planned = report.unusual, report.as_planned
             page = Paginator(shown, SLOTS_PER_PAGE).get_page(page_number(request.GET.get("page")))
     context = {
         "job": job,
@@ -88,6 +99,8 @@ def job_slots(request: HttpRequest, pk: int) -> HttpResponse:
         "report": report,
         "page": page,
         "fate": fate,
+        "as_planned": as_planned[:AS_PLANNED_SHOWN],
+        "as_planned_count": len(as_planned),
         "summary": [
             (value, label, report.counts[value]) for value, label in slot_fates.Fate.choices
         ]
@@ -142,8 +155,8 @@ def rerun_failed(request: HttpRequest) -> HttpResponse:
         messages.success(
             request,
             ngettext(
-                "%(n)d failed slot queued to run again.",
-                "%(n)d failed slots queued to run again.",
+                "%(n)d failed run queued to run again.",
+                "%(n)d failed runs queued to run again.",
                 len(plan.runs),
             )
             % {"n": len(plan.runs)},

@@ -11,17 +11,26 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from jobs import audit, selectors, services
+from jobs import audit, change_display, selectors, services
 from jobs.models import Job
 from jobs.views.access import get_job, role_required
 
 
 def _versions_context(job: Job) -> dict[str, Any]:
     versions = selectors.job_versions(job)
-    entries = []
+    diffs = []
     for i, version in enumerate(versions):
-        older = versions[i + 1].definition if i + 1 < len(versions) else {}
-        entries.append({"version": version, "changes": audit.diff(older, version.definition)})
+        older = versions[i + 1].definition if i + 1 < len(versions) else None
+        diffs.append((version, older, audit.diff(older or {}, version.definition)))
+    names = change_display.job_names(change_display.chain_job_ids(d for _v, _o, d in diffs))
+    entries = []
+    for version, older, changes in diffs:
+        # The first version has nothing before it: its whole definition, compactly.
+        if older is None:
+            entry = {"summary": change_display.summary_rows(changes, 1, names)}
+        else:
+            entry = {"rows": change_display.change_rows(changes, names)}
+        entries.append({"version": version, **entry})
     return {"job": job, "entries": entries}
 
 

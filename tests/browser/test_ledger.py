@@ -79,7 +79,7 @@ def test_an_operator_finds_out_why_and_runs_a_slot_again(page):
     # Back to the last 24 hours, the failed slot: run it again.
     page.goto(f"{page.base}/jobs/{job.pk}/slots/?fate=ran")
     row = page.locator("table.slots tbody tr", has_text="RuntimeError: boom")
-    row.get_by_role("button", name="Run this slot now").click()
+    row.get_by_role("button", name="Run this one again").click()
     page.wait_for_url(re.compile(r"/runs/\d+/$"))
     rerun = Run.objects.get(stands_for=failed)
     assert page.url.endswith(f"/runs/{rerun.pk}/")
