@@ -130,7 +130,7 @@ class TestTestRequestView:
         AllowedHost.objects.all().delete()
         response = logged_in(user_with_role("Operator")).post(probe_url(job), headers=HX)
         probe = response.context["probe"]
-        assert probe.outcome.state == "failed" and "a loopback address" in probe.outcome.reason
+        assert probe.outcome.state == "failed" and "a loopback address" in probe.outcome.reason.english
         assert "Allowed hosts page" in response.content.decode()
         assert target.requests == []
 
@@ -146,7 +146,7 @@ class TestTestRequestView:
         job = http_job(target.url("/slow"))
         probe = logged_in(user_with_role("Operator")).post(probe_url(job)).context["probe"]
         assert probe.outcome.state == "timed_out"
-        assert probe.outcome.reason == "timed out after 0.5 s"
+        assert probe.outcome.reason.english == "timed out after 0.5 s"
 
     def test_a_task_job_has_no_test_request(self):
         job = make_job("nightly")

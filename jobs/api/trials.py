@@ -19,7 +19,7 @@ def probe_json(result: ProbeResult) -> dict[str, Any]:
     return {
         "request": {"method": result.method, "url": result.url},
         "state": result.outcome.state,
-        "reason": result.outcome.reason,
+        "reason": result.outcome.reason.english,
         "error": result.outcome.error,
         "elapsed_ms": result.elapsed_ms,
         "response": {

@@ -119,7 +119,7 @@ def probe(config: dict[str, Any], *, deadline_seconds: float, idempotency_key: s
         url=url,
         outcome=KindResult(
             outcome.state,
-            vault.redact(outcome.reason, secrets),
+            outcome.reason.redacted(lambda text: vault.redact(text, secrets)),
             vault.redact(outcome.error, secrets),
             http_status=outcome.http_status,
         ),

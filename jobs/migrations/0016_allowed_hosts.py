@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("jobs", "0010_notifications_retention"),
+        ("jobs", "0015_run_reason_codes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -43,7 +43,7 @@ def job_test_request(*, actor: Actor, job: Job) -> ProbeResult:
         object_repr=job.name,
         changes={
             "request": [None, f"{result.method} {result.url}"],
-            "result": [None, result.outcome.reason],
+            "result": [None, result.outcome.reason.english],
         },
     )
     return result
