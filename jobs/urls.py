@@ -9,6 +9,7 @@ from jobs.views import (
     job_forms,
     jobs,
     ledger,
+    live,
     profile,
     runs,
     transfer,
@@ -45,6 +46,7 @@ auth = [
 urlpatterns = [
     *auth,
     path("", dashboard.dashboard, name="dashboard"),
+    path("live/", live.live_changes, name="live_changes"),
     path("dashboard/live/", dashboard.dashboard_live, name="dashboard_live"),
     path("jobs/", jobs.job_list, name="job_list"),
     path("jobs/bulk/", jobs.job_bulk, name="job_bulk"),

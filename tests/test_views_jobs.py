@@ -162,16 +162,13 @@ class TestJobDetail:
         assert "<svg" in page  # the duration chart
         assert f"/jobs/{job.pk}/run/" not in page  # viewers get no action buttons
 
-    def test_it_polls_only_while_something_can_change(self, as_viewer):
+    def test_its_regions_redraw_when_the_job_or_its_runs_change(self, as_viewer):
         manual = make_job("by hand", schedule="@manual")
-        response = as_viewer.get(f"/jobs/{manual.pk}/runs/", headers=HX)
-        assert response.context["runs_trigger"] == ""
-        make_run(manual, Run.State.RUNNING)
-        response = as_viewer.get(f"/jobs/{manual.pk}/runs/", headers=HX)
-        assert response.context["runs_trigger"] == "every 2s"
-        every = make_job("often", schedule="@every 30s")
-        response = as_viewer.get(f"/jobs/{every.pk}/runs/", headers=HX)
-        assert response.context["runs_trigger"].startswith("load delay:")
+        page = as_viewer.get(f"/jobs/{manual.pk}/")
+        assert page.context["live_watch"]["topics"] == f"job:{manual.pk}"
+        html = page.content.decode()
+        assert html.count(f"live-job-{manual.pk} from:body") == 4  # runs, next, notes, summary
+        assert "every 2s" not in html.replace('hx-trigger="every 2s, live-poll"', "")
 
     def test_its_run_history_filters_and_pages(self, as_viewer, job):
         for ago in range(30):

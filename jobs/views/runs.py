@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from jobs import selectors, services
+from jobs import live, selectors, services
 from jobs.models import Run
 from jobs.views.access import get_run, poll_trigger, role_required
 
@@ -27,7 +27,17 @@ def _live_context(run: Run) -> dict[str, Any]:
         "dropped": dropped,
         "attempts": selectors.run_attempts(run),
         "chained_runs": selectors.run_chained(run),
-        "live_trigger": poll_trigger(busy=not run.is_final),
+        # Any change to the job or its runs redraws the run; while it runs, its output is read
+        # from the spool file every 2 s as well (the output is not in the database yet).
+        "live_trigger": ", ".join(
+            filter(
+                None,
+                [
+                    f"{live.event_name(live.job_topic(run.job_id))} from:body",
+                    poll_trigger(busy=not run.is_final),
+                ],
+            )
+        ),
         "rerunnable": run.state in services.RERUNNABLE_STATES,
         "replacements": selectors.slot_replacements(run),
     }
@@ -38,7 +48,11 @@ def _live_context(run: Run) -> dict[str, Any]:
 @role_required("view")
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_run(pk)
-    context = {**_live_context(run), "notifications": selectors.run_notifications(run)}
+    context = {
+        **_live_context(run),
+        "notifications": selectors.run_notifications(run),
+        "live_watch": live.watch(live.job_topic(run.job_id)),
+    }
     return render(request, "jobs/run_detail.html", context)
 
 
