@@ -509,6 +509,11 @@ def run_chained(run: Run) -> list[Run]:
     return list(run.chained_runs.select_related("job").only(*_RUN_ROW, "job__name").order_by("id"))
 
 
+def run_newest_after(run: Run) -> Run | None:
+    """The job's newest run asked for after this one: a reader of an old run learns of it."""
+    return run.job.runs.filter(pk__gt=run.pk).only("id", "state").order_by("-id").first()
+
+
 # --- audit -----------------------------------------------------------------------------------
 
 

@@ -27,6 +27,7 @@ def _live_context(run: Run) -> dict[str, Any]:
         "dropped": dropped,
         "attempts": selectors.run_attempts(run),
         "chained_runs": selectors.run_chained(run),
+        "newer_run": selectors.run_newest_after(run),
         # Any change to the job or its runs redraws the run; while it runs, its output is read
         # from the spool file every 2 s as well (the output is not in the database yet).
         "live_trigger": ", ".join(
