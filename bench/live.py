@@ -226,7 +226,7 @@ def main() -> None:
                     "idle: GET /live/ (nothing changed)",
                 )
             )
-            log(f"{args.pages} pages while a run is asked for every second…")
+            log(f"{args.pages} pages while a run is asked for every 10 s…")
             watching = [watch] * args.pages
 
             def changing(stop: float) -> None:

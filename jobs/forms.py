@@ -5,7 +5,7 @@ The rules themselves live in the shared validators and the services; a form only
 back next to the field they are about.
 """
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta, tzinfo
 from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
@@ -480,6 +480,20 @@ def _param_field(param: registry.TaskParam) -> forms.Field:
 
 
 class PauseForm(forms.Form):
+    # Quick choices, read in the viewer's time zone; "at" takes the date and time below.
+    FOR_CHOICES = [
+        ("hour", _("1 hour")),
+        ("tomorrow", _("Until tomorrow 09:00")),
+        ("monday", _("Until Monday 09:00")),
+        ("resume", _("Until I resume it")),
+        ("at", _("Until a date and time")),
+    ]
+    length = forms.ChoiceField(
+        label=_("Pause"),
+        choices=FOR_CHOICES,
+        required=False,
+        widget=forms.RadioSelect,
+    )
     until = forms.DateTimeField(
         label=_("Paused until"),
         required=False,
@@ -487,6 +501,29 @@ class PauseForm(forms.Form):
         help_text=_("Empty: until someone resumes it. In your time zone."),
     )
     note = forms.CharField(label=_("Note"), required=False, max_length=500)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["length"].initial = "hour"
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        # Without a quick choice (an older page, a script) the date field alone decides.
+        length = data.get("length") or ("at" if data.get("until") else "resume")
+        if length != "at":
+            data["until"] = pause_end(length, dj_timezone.now(), dj_timezone.get_current_timezone())
+        return data
+
+
+def pause_end(length: str, now: datetime, zone: tzinfo) -> datetime | None:
+    """When a quick pause choice ends: local 09:00 is the viewer's morning, not UTC's."""
+    if length == "hour":
+        return now + timedelta(hours=1)
+    if length == "resume":
+        return None
+    today = now.astimezone(zone).date()
+    days = 1 if length == "tomorrow" else (7 - today.weekday()) or 7
+    return datetime.combine(today + timedelta(days=days), time(9, 0), tzinfo=zone)
 
 
 class ProfileForm(forms.Form):

@@ -149,3 +149,35 @@
     window.setInterval(tick, 1000);
   });
 })();
+
+// The header's menu at phone width, and copy buttons.
+(function () {
+  "use strict";
+  document.documentElement.classList.add("js");
+  document.addEventListener("DOMContentLoaded", function () {
+    const button = document.querySelector(".menu-button");
+    if (!button) return;
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      const open = button.closest(".top").classList.toggle("open");
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  });
+
+  document.addEventListener("click", function (event) {
+    const button = event.target instanceof Element && event.target.closest("[data-copy]");
+    if (!button) return;
+    const source = document.querySelector(button.dataset.copy);
+    if (!source) return;
+    const done = function () { button.textContent = button.dataset.copied || button.textContent; };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(source.textContent.trim()).then(done);
+      return;
+    }
+    // Plain HTTP: select the text, so one Ctrl+C copies it.
+    const range = document.createRange();
+    range.selectNodeContents(source);
+    window.getSelection().removeAllRanges();
+    window.getSelection().addRange(range);
+  });
+})();

@@ -147,7 +147,14 @@ def _runs_context(request: HttpRequest, job: Job) -> dict[str, object]:
 
 
 def _summary_context(job: Job, pause_form: PauseForm | None = None) -> dict[str, object]:
-    return {"job": job, "pause_form": pause_form or PauseForm()}
+    paused = job.state == Job.State.PAUSED and job.paused_until is not None
+    return {
+        "job": job,
+        "pause_form": pause_form or PauseForm(),
+        # The pause ends by itself: say which run is the first one after it.
+        "first_after_pause": next(iter(selectors.job_next_runs(job, 1)), None) if paused else None,
+        "live_events": _job_events(job),
+    }
 
 
 def _detail_context(
