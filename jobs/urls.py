@@ -39,6 +39,7 @@ auth = [
     path("password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_done"),
     path("language/", profile.language_set, name="language_set"),
     path("profile/", profile.profile, name="profile"),
+    path("profile/timezone/", profile.profile_timezone, name="profile_timezone"),
     path("profile/tokens/", profile.api_token_create, name="api_token_create"),
     path("profile/tokens/<int:pk>/revoke/", profile.api_token_revoke, name="api_token_revoke"),
 ]

@@ -181,3 +181,17 @@
     window.getSelection().addRange(range);
   });
 })();
+
+// A first visit: offer the browser's time zone when it is not the one the pages use.
+(function () {
+  "use strict";
+  document.addEventListener("DOMContentLoaded", function () {
+    const offer = document.getElementById("zone-offer");
+    if (!offer || !window.Intl) return;
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (!zone || zone === offer.dataset.current) return;
+    offer.querySelectorAll("[data-browser-zone]").forEach(function (el) { el.textContent = zone; });
+    offer.querySelector("[data-browser-zone-value]").value = zone;
+    offer.hidden = false;
+  });
+})();

@@ -15,6 +15,7 @@ from jobs.services.accounts import (
     api_token_authenticate,
     api_token_create,
     api_token_revoke,
+    profile_timezone_set,
     profile_update,
 )
 from jobs.services.chains import CHAIN_FIELDS, job_chains
@@ -99,6 +100,7 @@ __all__ = [
     "jobs_import_apply",
     "jobs_import_plan",
     "jobs_resume_due",
+    "profile_timezone_set",
     "profile_update",
     "run_cancel",
     "run_slot_rerun",

@@ -41,20 +41,27 @@ STATE_TONES = {
 STATE_LABELS = {**dict(Run.State.choices), **dict(Job.State.choices)}
 
 
+def zone_abbreviation(local: datetime) -> str:
+    # Many zones have only numeric abbreviations in the tz database ("+04"): say "UTC+04".
+    name = local.tzname() or ""
+    return f"UTC{name}" if name[:1] in "+-" else name
+
+
 @register.filter
 def when(value: datetime | None, zone: str = "") -> SafeString | str:
-    """A timestamp in the viewer's zone (or `zone`), with the UTC instant on hover."""
+    """A timestamp in the viewer's zone (or `zone`), naming its zone, with UTC on hover."""
     if value is None:
         return "—"
     local = value.astimezone(ZoneInfo(zone)) if zone else timezone.localtime(value)
     utc = value.astimezone(UTC)
     return format_html(
-        '<time datetime="{}" title="{} UTC">{}</time>',
+        '<time datetime="{}" title="{} UTC">{} <span class="zone">{}</span></time>',
         utc.isoformat(timespec="seconds"),
         utc.strftime("%Y-%m-%d %H:%M:%S"),
-        f"{date_format(local, 'D')} {local:%Y-%m-%d %H:%M:%S} {local.tzname()}"
+        f"{date_format(local, 'D')} {local:%Y-%m-%d %H:%M:%S}"
         if zone
         else f"{local:%Y-%m-%d %H:%M:%S}",
+        zone_abbreviation(local),
     )
 
 
