@@ -504,7 +504,7 @@ class PauseForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["length"].initial = "hour"
+        self.fields["length"].initial = "resume"
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
