@@ -204,3 +204,17 @@ class TestPagesWatch:
         make_view_job("hourly", schedule="@hourly")
         html = as_viewer.get("/").content.decode()
         assert re.search(r'<time datetime="[^"]+" data-ago>in \d+\s(minutes?|s)</time>', html)
+
+
+@pytest.mark.django_db
+def test_a_run_page_names_the_jobs_newest_run_once(as_viewer, job):
+    old = make_run(job, Run.State.FAILED, ago=120)
+    assert as_viewer.get(f"/runs/{old.pk}/").context["newer_run"] is None
+    newer = make_run(job, Run.State.RUNNING, ago=5)
+    response = as_viewer.get(f"/runs/{old.pk}/live/", headers=HX)
+    assert response.context["newer_run"] == newer
+    assert f'href="/runs/{newer.pk}/"' in response.content.decode()
+    # A run of the same slot is linked as such already, not twice.
+    again = make_run(job, Run.State.QUEUED, ago=1, stands_for=old)
+    assert as_viewer.get(f"/runs/{old.pk}/").context["newer_run"] is None
+    assert again.stands_for_id == old.pk

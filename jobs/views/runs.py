@@ -21,13 +21,18 @@ from jobs.views.access import get_run, poll_trigger, role_required
 
 def _live_context(run: Run) -> dict[str, Any]:
     output, dropped = selectors.run_output(run)
+    attempts, replacements = selectors.run_attempts(run), selectors.slot_replacements(run)
+    newer = selectors.run_newest_after(run)
+    # A newer run the page links already (a retry, a run of the same slot) is not named twice.
+    if newer is not None and newer.pk in {r.pk for r in [*attempts, *replacements]}:
+        newer = None
     return {
         "run": run,
         "output": output,
         "dropped": dropped,
-        "attempts": selectors.run_attempts(run),
+        "attempts": attempts,
         "chained_runs": selectors.run_chained(run),
-        "newer_run": selectors.run_newest_after(run),
+        "newer_run": newer,
         # Any change to the job or its runs redraws the run; while it runs, its output is read
         # from the spool file every 2 s as well (the output is not in the database yet).
         "live_trigger": ", ".join(
@@ -40,7 +45,7 @@ def _live_context(run: Run) -> dict[str, Any]:
             )
         ),
         "rerunnable": run.state in services.RERUNNABLE_STATES,
-        "replacements": selectors.slot_replacements(run),
+        "replacements": replacements,
     }
 
 
