@@ -99,7 +99,8 @@ class TestTriggers:
         assert LiveTopic.objects.filter(topic="jobs").exists()
 
 
-@pytest.mark.django_db
+# Transactional: on PostgreSQL the counters move when the writing transaction commits.
+@pytest.mark.django_db(transaction=True)
 class TestLiveChanges:
     """GET /live/?topics=…&since=…: the question an open page asks every 2 s."""
 
