@@ -273,6 +273,9 @@ class TestApiTokenCreate:
         secret = response.context["new_token"]
         assert secret.startswith(token.prefix) and len(secret) > len(token.prefix)
         assert secret in response.content.decode()
+        page = response.content.decode()
+        assert f'<code class="mono token" id="new-token">{secret}</code>' in page
+        assert 'data-copy="#new-token"' in page  # a copy button
         # Shown once: the profile page never shows it again.
         assert secret not in as_viewer.get("/profile/").content.decode()
 
