@@ -99,3 +99,36 @@ def test_countdowns_tick(page):
     first = countdown.inner_text()
     expect(countdown).not_to_have_text(first, timeout=5_000)
     assert countdown.inner_text().startswith("in ")
+
+
+def test_a_redraw_keeps_the_readers_ticks_and_open_menus(page):
+    operator = person("ola", "Operator")
+    jobs = [
+        services.job_create(
+            actor=None,
+            name=f"Report {n}",
+            kind="task",
+            config={"task": "demo.echo", "params": {"message": "hi"}},
+            schedule="@manual",
+        )
+        for n in (1, 2)
+    ]
+    log_in(page, "ola")
+    page.goto(f"{page.base}/jobs/")
+    page.get_by_label("Select Report 2").check()
+    run = services.job_run_now(actor=operator, job=jobs[0])
+    # The list redraws with the new run, and the tick is still there.
+    expect(page.locator(f'#job-table a[href="/runs/{run.pk}/"]').first).to_be_visible(
+        timeout=SHOWS_WITHIN_MS
+    )
+    expect(page.get_by_label("Select Report 2")).to_be_checked()
+
+    # An open Pause… menu is not redrawn away while the reader chooses.
+    page.goto(f"{page.base}/jobs/{jobs[1].pk}/")
+    page.locator("#job-summary").get_by_text("Pause…").click()
+    page.get_by_label("Note").fill("half typed")
+    second = services.job_run_now(actor=operator, job=jobs[1])
+    expect(page.locator(f'#job-runs a[href="/runs/{second.pk}/"]')).to_be_visible(
+        timeout=SHOWS_WITHIN_MS
+    )
+    expect(page.get_by_label("Note")).to_have_value("half typed")
