@@ -502,13 +502,10 @@ class PauseForm(forms.Form):
     )
     note = forms.CharField(label=_("Note"), required=False, max_length=500)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["length"].initial = "resume"
-
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        # Without a quick choice (an older page, a script) the date field alone decides.
+        # Without a quick choice (none is preselected; an older page; a script) the date field
+        # alone decides.
         length = data.get("length") or ("at" if data.get("until") else "resume")
         if length != "at":
             data["until"] = pause_end(length, dj_timezone.now(), dj_timezone.get_current_timezone())

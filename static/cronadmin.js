@@ -164,6 +164,14 @@
     });
   });
 
+  // Typing a date in the pause menu means "until a date and time".
+  document.addEventListener("input", function (event) {
+    const box = event.target;
+    if (!(box instanceof HTMLInputElement) || box.type !== "datetime-local") return;
+    const at = box.form && box.form.querySelector('input[type=radio][name=length][value=at]');
+    if (at) at.checked = true;
+  });
+
   document.addEventListener("click", function (event) {
     const button = event.target instanceof Element && event.target.closest("[data-copy]");
     if (!button) return;

@@ -456,3 +456,10 @@ class TestPauseQuickChoices:
         assert "Run now" in buttons and 'class="pause-menu"' in buttons
         for label in ("1 hour", "Until tomorrow 09:00", "Until Monday 09:00", "Until I resume it"):
             assert label in buttons
+
+
+def test_a_date_without_a_choice_pauses_until_that_date(as_operator, job):
+    soon = timezone.localtime() + timedelta(days=3)
+    as_operator.post(f"/jobs/{job.pk}/pause/", {"until": soon.strftime("%Y-%m-%dT%H:%M")})
+    job.refresh_from_db()
+    assert job.paused_until == soon.replace(second=0, microsecond=0)
