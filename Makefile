@@ -12,7 +12,7 @@ PYTEST_WORKERS ?= 3
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 FUZZ := tests/test_api_schema.py
 
-.PHONY: run test test-sqlite test-postgres install lint format bench bench-propagation bench-pages \
+.PHONY: run test test-sqlite test-postgres install lint format bench bench-propagation bench-pages bench-live \
 	bench-api bench-metrics clean
 
 $(BIN)/python:
@@ -64,6 +64,9 @@ bench-pages: install
 
 bench-api: install
 	$(BIN)/python -m bench.api
+
+bench-live: install
+	$(BIN)/python -m bench.live
 
 bench-metrics: install
 	$(BIN)/python -m bench.metrics

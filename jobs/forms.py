@@ -6,7 +6,7 @@ back next to the field they are about.
 """
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta, tzinfo
 from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
@@ -40,6 +40,57 @@ def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
         return
     for key, errors in exc.error_dict.items():
         form.add_error(key if key in form.fields else None, errors)
+
+
+class SecondsWidget(forms.MultiWidget):
+    """A number and a unit (seconds, minutes, hours) for a length of time stored in seconds."""
+
+    UNITS = (
+        (3600, pgettext_lazy("unit of time", "hours")),
+        (60, pgettext_lazy("unit of time", "minutes")),
+        (1, pgettext_lazy("unit of time", "seconds")),
+    )
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        number = forms.NumberInput(attrs={"min": "1", "step": "any", "class": "amount"})
+        unit = forms.Select(
+            choices=[(str(f), label) for f, label in reversed(self.UNITS)],
+            attrs={"aria-label": _("Unit")},
+        )
+        super().__init__([number, unit], attrs)
+
+    def decompress(self, value: Any) -> list[Any]:
+        if value in (None, ""):
+            return [None, "1"]
+        seconds = int(value)
+        # The largest unit that says it exactly: 5400 s reads "90 minutes", not "1.5 hours".
+        factor = next(f for f, _label in self.UNITS if seconds % f == 0)
+        return [seconds // factor, str(factor)]
+
+
+class SecondsField(forms.MultiValueField):
+    widget = SecondsWidget
+
+    def __init__(self, *, min_value: int = 1, **kwargs: Any) -> None:
+        fields = (
+            forms.DecimalField(min_value=0, decimal_places=3, required=False),
+            forms.ChoiceField(
+                choices=[(str(f), label) for f, label in SecondsWidget.UNITS], required=False
+            ),
+        )
+        self.min_value = min_value
+        super().__init__(fields, require_all_fields=False, **kwargs)
+
+    def compress(self, data_list: list[Any]) -> int | None:
+        if not data_list or data_list[0] in (None, ""):
+            return None
+        amount, factor = data_list[0], int(data_list[1] or 1)
+        seconds = amount * factor
+        if seconds != int(seconds):
+            raise ValidationError(_("Give a whole number of seconds."), code="fraction")
+        if seconds < self.min_value:
+            raise ValidationError(_("At least one second."), code="min_value")
+        return int(seconds)
 
 
 # Fields of the form that are not part of the kind's settings, in the services' names.
@@ -117,10 +168,9 @@ class JobForm(forms.Form):
     end_at = forms.DateTimeField(
         label=_("End"), required=False, widget=DATETIME_WIDGET, help_text=_("In your time zone.")
     )
-    timeout_seconds = forms.IntegerField(
-        label=_("Timeout (seconds)"),
+    timeout_seconds = SecondsField(
+        label=_("Timeout"),
         required=False,
-        min_value=1,
         help_text=_("Empty: the server default."),
     )
     max_retries = forms.IntegerField(label=_("Retries"), min_value=0, max_value=100, initial=0)
@@ -242,7 +292,9 @@ class JobForm(forms.Form):
         tasks = registry.all_tasks()
         self.fields["task"] = forms.ChoiceField(
             label=_("Task"),
-            choices=[("", _("Choose a task…"))] + [(t.name, t.name) for t in tasks],
+            # Operators know a task by what it does; the registered name follows for precision.
+            choices=[("", _("Choose a task…"))]
+            + [(t.name, f"{t.description} ({t.name})" if t.description else t.name) for t in tasks],
             widget=forms.Select(
                 attrs={
                     "hx-get": reverse_lazy("jobs:job_kind_fields"),
@@ -429,6 +481,20 @@ def _param_field(param: registry.TaskParam) -> forms.Field:
 
 
 class PauseForm(forms.Form):
+    # Quick choices, read in the viewer's time zone; "at" takes the date and time below.
+    FOR_CHOICES = [
+        ("hour", _("1 hour")),
+        ("tomorrow", _("Until tomorrow 09:00")),
+        ("monday", _("Until Monday 09:00")),
+        ("resume", _("Until I resume it")),
+        ("at", _("Until a date and time")),
+    ]
+    length = forms.ChoiceField(
+        label=_("Pause"),
+        choices=FOR_CHOICES,
+        required=False,
+        widget=forms.RadioSelect,
+    )
     until = forms.DateTimeField(
         label=_("Paused until"),
         required=False,
@@ -436,6 +502,26 @@ class PauseForm(forms.Form):
         help_text=_("Empty: until someone resumes it. In your time zone."),
     )
     note = forms.CharField(label=_("Note"), required=False, max_length=500)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        # Without a quick choice (none is preselected; an older page; a script) the date field
+        # alone decides.
+        length = data.get("length") or ("at" if data.get("until") else "resume")
+        if length != "at":
+            data["until"] = pause_end(length, dj_timezone.now(), dj_timezone.get_current_timezone())
+        return data
+
+
+def pause_end(length: str, now: datetime, zone: tzinfo) -> datetime | None:
+    """When a quick pause choice ends: local 09:00 is the viewer's morning, not UTC's."""
+    if length == "hour":
+        return now + timedelta(hours=1)
+    if length == "resume":
+        return None
+    today = now.astimezone(zone).date()
+    days = 1 if length == "tomorrow" else (7 - today.weekday()) or 7
+    return datetime.combine(today + timedelta(days=days), time(9, 0), tzinfo=zone)
 
 
 class ProfileForm(forms.Form):

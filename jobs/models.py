@@ -675,3 +675,19 @@ class AllowedHost(models.Model):
         except ValueError:
             return False
         return True
+
+
+class LiveTopic(models.Model):
+    """A counter per thing an open page may show ("runs", "jobs", "job:7", "schedulers", …).
+
+    Database triggers bump it in the transaction of every write (see jobs.live), so open pages
+    learn about changes made anywhere, `QuerySet.update()` and raw SQL included, from one
+    primary-key lookup. It is not the scheduler's ChangeMarker: run writes must not wake the
+    scheduler's reconcile.
+    """
+
+    topic = models.CharField(max_length=40, primary_key=True)
+    version = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.topic} {self.version}"

@@ -69,8 +69,10 @@ def _fires(
 ) -> list[datetime]:
     if schedule is None or (paused and paused_until is None):
         return []
-    # A paused job's slots before "until" are skipped, so the first real run comes after it.
-    floor = max(t for t in (after, paused_until if paused else None) if t is not None)
+    # A paused job's slots before "until" are skipped; a slot at "until" itself runs (the
+    # scheduler's rule, JobSpec.is_paused_at), so the search starts just before it.
+    resume_floor = paused_until - timedelta(microseconds=1) if paused and paused_until else None
+    floor = max(t for t in (after, resume_floor) if t is not None)
     if start_at is not None and start_at > floor:
         floor = start_at - timedelta(microseconds=1)
     runs = schedule.next_runs(count, floor)
@@ -546,6 +548,11 @@ def job_links(job: Job) -> dict[str, list[JobLink]]:
 def run_chained(run: Run) -> list[Run]:
     """The runs this run started through chains."""
     return list(run.chained_runs.select_related("job").only(*_RUN_ROW, "job__name").order_by("id"))
+
+
+def run_newest_after(run: Run) -> Run | None:
+    """The job's newest run asked for after this one: a reader of an old run learns of it."""
+    return run.job.runs.filter(pk__gt=run.pk).only("id", "state").order_by("-id").first()
 
 
 # --- audit -----------------------------------------------------------------------------------

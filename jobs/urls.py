@@ -10,6 +10,7 @@ from jobs.views import (
     job_forms,
     jobs,
     ledger,
+    live,
     profile,
     runs,
     transfer,
@@ -41,6 +42,7 @@ auth = [
     path("password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_done"),
     path("language/", profile.language_set, name="language_set"),
     path("profile/", profile.profile, name="profile"),
+    path("profile/timezone/", profile.profile_timezone, name="profile_timezone"),
     path("profile/tokens/", profile.api_token_create, name="api_token_create"),
     path("profile/tokens/<int:pk>/revoke/", profile.api_token_revoke, name="api_token_revoke"),
 ]
@@ -48,6 +50,7 @@ auth = [
 urlpatterns = [
     *auth,
     path("", dashboard.dashboard, name="dashboard"),
+    path("live/", live.live_changes, name="live_changes"),
     path("dashboard/live/", dashboard.dashboard_live, name="dashboard_live"),
     path("jobs/", jobs.job_list, name="job_list"),
     path("jobs/bulk/", jobs.job_bulk, name="job_bulk"),

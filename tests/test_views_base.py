@@ -223,12 +223,18 @@ def test_times_follow_the_viewer_zone(viewer):
     run.scheduled_for = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     run.save()
     page = logged_in(viewer).get(f"/runs/{run.pk}/").content.decode()
-    assert 'title="2026-01-02 03:04:05 UTC">2026-01-02 11:04:05</time>' in page
+    assert (
+        'title="2026-01-02 03:04:05 UTC">2026-01-02 11:04:05 <span class="zone">CST</span></time>'
+        in page
+    )
 
 
 def test_the_filters_render_as_expected():
     instant = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
-    assert "Sun 2026-03-29 03:30:00 CEST" in when(instant, "Europe/Berlin")
+    assert 'Sun 2026-03-29 03:30:00 <span class="zone">CEST</span>' in when(
+        instant, "Europe/Berlin"
+    )
+    assert '<span class="zone">UTC+04</span>' in when(instant, "Asia/Dubai")
     assert duration(timedelta(seconds=0.5)) == "500 ms"
     assert duration(timedelta(seconds=2.5)) == "2.5 s"
     assert duration(timedelta(seconds=125)) == "2 min 5 s"
@@ -267,6 +273,9 @@ class TestApiTokenCreate:
         secret = response.context["new_token"]
         assert secret.startswith(token.prefix) and len(secret) > len(token.prefix)
         assert secret in response.content.decode()
+        page = response.content.decode()
+        assert f'<code class="mono token" id="new-token">{secret}</code>' in page
+        assert 'data-copy="#new-token"' in page  # a copy button
         # Shown once: the profile page never shows it again.
         assert secret not in as_viewer.get("/profile/").content.decode()
 

@@ -53,7 +53,7 @@ class TestDashboard:
         assert [f.run.reason for f in context["failures"]] == ["RuntimeError: boom"]
         assert (context["rate"].succeeded, context["rate"].rated) == (1, 2)
         assert context["scheduler"].alive
-        assert context["live_trigger"] == "every 2s"
+        assert context["live_watch"]["topics"] == "runs,jobs,schedulers"
         page = response.content.decode()
         assert "No scheduler is running" not in page
         assert "50.0 %" in page
@@ -125,13 +125,14 @@ class TestDashboard:
         assert 'role="alert"' in response.content.decode()
         assert "No scheduler is running" in response.content.decode()
 
-    def test_its_live_region_stops_polling_when_idle(self, as_viewer):
+    def test_its_live_region_redraws_on_changes_and_rechecks_the_scheduler(self, as_viewer):
         alive_scheduler()
         make_job("yearly", schedule="@yearly")
         response = as_viewer.get("/dashboard/live/", headers=HX)
-        # Nothing runs: it only re-checks the scheduler's heartbeat now and then.
-        assert response.context["live_trigger"].startswith("load delay:")
-        assert "every" not in response.context["live_trigger"]
+        # It answers the change events; only the scheduler's health needs the clock.
+        trigger = response.context["live_trigger"]
+        assert "live-runs from:body" in trigger and "live-schedulers from:body" in trigger
+        assert trigger.endswith("every 30s")
 
     def test_upcoming_runs_follow_changes(self, as_viewer):
         job = make_job("soon", schedule="@hourly")

@@ -1,5 +1,7 @@
 """Creating, editing and cloning jobs; the kind fields and the live schedule preview."""
 
+import re
+
 import pytest
 
 from jobs.models import AuditEvent, Job, JobVersion
@@ -279,3 +281,47 @@ class TestSchedulePreview:
         response = as_viewer.get(f"/jobs/preview/?{query}", headers=HX)
         assert response.status_code == 200
         assert words in response.content.decode()
+
+
+class TestTimeoutUnits:
+    @pytest.mark.parametrize(
+        ("amount", "unit", "seconds"), [("90", "1", 90), ("5", "60", 300), ("1.5", "3600", 5400)]
+    )
+    def test_a_timeout_is_entered_in_seconds_minutes_or_hours(
+        self, as_editor, amount, unit, seconds
+    ):
+        data = form_data(timeout_seconds_0=amount, timeout_seconds_1=unit)
+        as_editor.post("/jobs/new/", data, headers=HX)
+        assert Job.objects.get().timeout_seconds == seconds
+
+    def test_an_empty_timeout_is_the_server_default(self, as_editor):
+        as_editor.post("/jobs/new/", form_data(timeout_seconds_0="", timeout_seconds_1="60"))
+        assert Job.objects.get().timeout_seconds is None
+
+    @pytest.mark.parametrize(("amount", "words"), [("0.5", "whole number"), ("0", "At least")])
+    def test_it_refuses_what_is_not_whole_seconds(self, as_editor, amount, words):
+        data = form_data(timeout_seconds_0=amount, timeout_seconds_1="1")
+        response = as_editor.post("/jobs/new/", data, headers=HX)
+        assert response.status_code == 200
+        assert words in response.content.decode()
+        assert not Job.objects.exists()
+
+    def test_the_edit_form_shows_the_largest_exact_unit(self, as_editor, job):
+        Job.objects.filter(pk=job.pk).update(timeout_seconds=5400)
+        form = as_editor.get(f"/jobs/{job.pk}/edit/").context["form"]
+        assert form["timeout_seconds"].value() in ([90, "60"], 5400)
+        html = as_editor.get(f"/jobs/{job.pk}/edit/").content.decode()
+        assert 'name="timeout_seconds_0" value="90"' in html
+        assert '<option value="60" selected>minutes</option>' in html
+
+
+def test_task_choices_say_what_the_task_does(as_editor):
+    html = as_editor.get("/jobs/new/").content.decode()
+    option = re.search(r'<option value="demo.echo"[^>]*>([^<]+)</option>', html)
+    assert option and option[1] != "demo.echo" and option[1].endswith("(demo.echo)")
+
+
+def test_notify_on_keeps_its_label_above_the_boxes(as_editor):
+    html = as_editor.get("/jobs/new/").content.decode()
+    field = re.search(r'<div class="field([^"]*)">\s*<label>Notify on</label>', html)
+    assert field and "check" not in field[1]

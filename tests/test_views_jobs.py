@@ -1,12 +1,14 @@
 """The jobs list, bulk actions, the job page and the actions on one job."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
 
 from jobs import services
-from jobs.models import AuditEvent, Job, Run
+from jobs.forms import pause_end
+from jobs.models import AuditEvent, Job, Run, UserProfile
 from tests.test_views_base import (  # noqa: F401 - fixtures are found by their names
     HX,
     admin_fixture,
@@ -162,16 +164,13 @@ class TestJobDetail:
         assert "<svg" in page  # the duration chart
         assert f"/jobs/{job.pk}/run/" not in page  # viewers get no action buttons
 
-    def test_it_polls_only_while_something_can_change(self, as_viewer):
+    def test_its_regions_redraw_when_the_job_or_its_runs_change(self, as_viewer):
         manual = make_job("by hand", schedule="@manual")
-        response = as_viewer.get(f"/jobs/{manual.pk}/runs/", headers=HX)
-        assert response.context["runs_trigger"] == ""
-        make_run(manual, Run.State.RUNNING)
-        response = as_viewer.get(f"/jobs/{manual.pk}/runs/", headers=HX)
-        assert response.context["runs_trigger"] == "every 2s"
-        every = make_job("often", schedule="@every 30s")
-        response = as_viewer.get(f"/jobs/{every.pk}/runs/", headers=HX)
-        assert response.context["runs_trigger"].startswith("load delay:")
+        page = as_viewer.get(f"/jobs/{manual.pk}/")
+        assert page.context["live_watch"]["topics"] == f"job:{manual.pk}"
+        html = page.content.decode()
+        assert html.count(f"live-job-{manual.pk} from:body") == 4  # runs, next, notes, summary
+        assert "every 2s" not in html.replace('hx-trigger="every 2s, live-poll"', "")
 
     def test_its_run_history_filters_and_pages(self, as_viewer, job):
         for ago in range(30):
@@ -382,3 +381,85 @@ class TestJobNextRuns:
 
     def test_it_answers_404_for_a_missing_job(self, as_viewer):
         assert as_viewer.get("/jobs/999999/next-runs/", headers=HX).status_code == 404
+
+
+class TestPauseQuickChoices:
+    @pytest.mark.parametrize(
+        ("length", "now", "ends"),
+        [
+            ("hour", "2026-12-03 14:10", "2026-12-03 15:10"),
+            ("tomorrow", "2026-12-03 14:10", "2026-12-04 09:00"),
+            ("tomorrow", "2026-12-03 23:50", "2026-12-04 09:00"),
+            ("monday", "2026-12-03 14:10", "2026-12-07 09:00"),  # a Thursday
+            ("monday", "2026-12-07 08:00", "2026-12-14 09:00"),  # Monday: the next one
+            ("monday", "2026-12-06 20:00", "2026-12-07 09:00"),  # Sunday evening
+        ],
+    )
+    def test_each_choice_ends_in_the_viewers_zone(self, length, now, ends):
+        zone = ZoneInfo("Asia/Shanghai")
+        local = datetime.fromisoformat(now).replace(tzinfo=zone)
+        assert pause_end(length, local.astimezone(UTC), zone) == datetime.fromisoformat(
+            ends
+        ).replace(tzinfo=zone)
+        assert pause_end("resume", local, zone) is None
+
+    def test_until_tomorrow_morning_is_the_viewers_morning(self, operator, job):
+        UserProfile.objects.create(user=operator, timezone="America/New_York")
+        client = logged_in(operator)
+        response = client.post(
+            f"/jobs/{job.pk}/pause/", {"length": "tomorrow", "note": "release"}, headers=HX
+        )
+        assert response.status_code == 200
+        job.refresh_from_db()
+        zone = ZoneInfo("America/New_York")
+        tomorrow = timezone.now().astimezone(zone).date() + timedelta(days=1)
+        assert job.paused_until == datetime.combine(tomorrow, time(9), tzinfo=zone)
+        assert (job.state, job.pause_note) == ("paused", "release")
+        page = response.content.decode()
+        assert 'id="first-after-pause"' in page and "First run after the pause" in page
+
+    def test_until_i_resume_ignores_a_leftover_date(self, as_operator, job):
+        soon = (timezone.localtime() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+        as_operator.post(f"/jobs/{job.pk}/pause/", {"length": "resume", "until": soon})
+        job.refresh_from_db()
+        assert job.state == "paused" and job.paused_until is None
+
+    def test_a_date_needs_the_date_choice(self, as_operator, job):
+        soon = timezone.localtime() + timedelta(days=2)
+        as_operator.post(
+            f"/jobs/{job.pk}/pause/", {"length": "at", "until": soon.strftime("%Y-%m-%dT%H:%M")}
+        )
+        job.refresh_from_db()
+        assert job.paused_until == soon.replace(second=0, microsecond=0)
+
+    def test_an_unknown_choice_is_refused(self, as_operator, job):
+        response = as_operator.post(f"/jobs/{job.pk}/pause/", {"length": "forever"}, headers=HX)
+        assert response.status_code == 200
+        assert "forever" in response.content.decode()
+        job.refresh_from_db()
+        assert job.state == "active"
+
+    def test_the_first_run_after_a_pause_is_the_one_at_its_end(self, as_viewer):
+        # Paused until 09:00 on a job due at 09:00: the 09:00 run is the first after the pause.
+        job = make_job("morning", schedule="0 9 * * *", timezone="UTC")
+        until = datetime.combine(
+            timezone.now().astimezone(UTC).date() + timedelta(days=2), time(9), tzinfo=UTC
+        )
+        Job.objects.filter(pk=job.pk).update(state="paused", paused_until=until)
+        response = as_viewer.get(f"/jobs/{job.pk}/")
+        assert response.context["first_after_pause"] == until
+        assert response.context["next_runs"][0] == until
+
+    def test_the_pause_menu_sits_next_to_run_now(self, as_operator, job):
+        html = as_operator.get(f"/jobs/{job.pk}/").content.decode()
+        buttons = html[html.index('class="buttons"') : html.index("</section>")]
+        assert "Run now" in buttons and 'class="pause-menu"' in buttons
+        for label in ("1 hour", "Until tomorrow 09:00", "Until Monday 09:00", "Until I resume it"):
+            assert label in buttons
+
+
+def test_a_date_without_a_choice_pauses_until_that_date(as_operator, job):
+    soon = timezone.localtime() + timedelta(days=3)
+    as_operator.post(f"/jobs/{job.pk}/pause/", {"until": soon.strftime("%Y-%m-%dT%H:%M")})
+    job.refresh_from_db()
+    assert job.paused_until == soon.replace(second=0, microsecond=0)

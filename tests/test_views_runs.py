@@ -33,7 +33,8 @@ class TestRunDetail:
         assert response.status_code == 200
         page = response.content.decode()
         assert "RuntimeError: boom" in page and "Traceback …" in page
-        assert response.context["live_trigger"] == ""  # final: nothing polls
+        # Final: only a change to its job's runs redraws it; nothing polls.
+        assert response.context["live_trigger"] == f"live-job-{job.pk} from:body"
 
     def test_it_tails_the_output_of_a_running_run(self, as_viewer, job, settings, tmp_path):
         settings.CRONADMIN_OUTPUT_DIR = tmp_path
@@ -43,7 +44,7 @@ class TestRunDetail:
         response = as_viewer.get(f"/runs/{run.pk}/live/", headers=HX)
         assert response.status_code == 200
         assert "second 1" in response.content.decode()
-        assert response.context["live_trigger"] == "every 2s"
+        assert response.context["live_trigger"] == f"live-job-{job.pk} from:body, every 2s"
         plain = as_viewer.get(f"/runs/{run.pk}/live/")
         assert plain.status_code == 302 and plain["Location"] == f"/runs/{run.pk}/"
 

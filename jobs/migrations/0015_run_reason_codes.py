@@ -159,7 +159,7 @@ def codes_for_old_reasons(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("jobs", "0010_notifications_retention"),
+        ("jobs", "0014_live_topics"),
     ]
 
     operations = [

@@ -17,6 +17,7 @@ from jobs.services.accounts import (
     api_token_authenticate,
     api_token_create,
     api_token_revoke,
+    profile_timezone_set,
     profile_update,
 )
 from jobs.services.allowed_hosts import allowed_host_create, allowed_host_delete
@@ -108,6 +109,7 @@ __all__ = [
     "jobs_import_apply",
     "jobs_import_plan",
     "jobs_resume_due",
+    "profile_timezone_set",
     "profile_update",
     "run_cancel",
     "run_slot_rerun",

@@ -48,6 +48,24 @@ def profile_update(*, actor: Actor, language: str, timezone_name: str) -> UserPr
     return profile
 
 
+@transaction.atomic
+def profile_timezone_set(*, actor: Actor, timezone_name: str) -> UserProfile:
+    """Save only the time zone (the offer of the browser's zone on a first visit)."""
+    from jobs.validators import validate_timezone
+
+    user = _user(actor)
+    if user is None:
+        raise PermissionDenied(_("Log in to change your preferences."))
+    try:
+        validate_timezone(timezone_name)
+    except ValidationError as exc:
+        raise ValidationError({"timezone": exc.error_list}) from exc
+    profile, _created = UserProfile.objects.get_or_create(user=user)
+    profile.timezone = timezone_name
+    profile.save(update_fields=["timezone"])
+    return profile
+
+
 # --- API tokens ---------------------------------------------------------------------------------
 
 API_TOKEN_PREFIX = "cra_"

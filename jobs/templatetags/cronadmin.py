@@ -8,9 +8,9 @@ from django import template
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import escape, format_html
+from django.utils.html import escape, format_html, json_script
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.timesince import timesince, timeuntil
+from django.utils.timesince import TIME_STRINGS, timesince, timeuntil
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
@@ -41,28 +41,31 @@ STATE_TONES = {
 STATE_LABELS = {**dict(Run.State.choices), **dict(Job.State.choices)}
 
 
+def zone_abbreviation(local: datetime) -> str:
+    # Many zones have only numeric abbreviations in the tz database ("+04"): say "UTC+04".
+    name = local.tzname() or ""
+    return f"UTC{name}" if name[:1] in "+-" else name
+
+
 @register.filter
 def when(value: datetime | None, zone: str = "") -> SafeString | str:
-    """A timestamp in the viewer's zone (or `zone`), with the UTC instant on hover."""
+    """A timestamp in the viewer's zone (or `zone`), naming its zone, with UTC on hover."""
     if value is None:
         return "—"
     local = value.astimezone(ZoneInfo(zone)) if zone else timezone.localtime(value)
     utc = value.astimezone(UTC)
     return format_html(
-        '<time datetime="{}" title="{} UTC">{}</time>',
+        '<time datetime="{}" title="{} UTC">{} <span class="zone">{}</span></time>',
         utc.isoformat(timespec="seconds"),
         utc.strftime("%Y-%m-%d %H:%M:%S"),
-        f"{date_format(local, 'D')} {local:%Y-%m-%d %H:%M:%S} {local.tzname()}"
+        f"{date_format(local, 'D')} {local:%Y-%m-%d %H:%M:%S}"
         if zone
         else f"{local:%Y-%m-%d %H:%M:%S}",
+        zone_abbreviation(local),
     )
 
 
-@register.filter
-def ago(value: datetime | None) -> str:
-    if value is None:
-        return ""
-    now = timezone.now()
+def _ago_text(value: datetime, now: datetime) -> str:
     seconds = (value - now).total_seconds()
     # timesince counts whole minutes; live pages are about seconds.
     if 0 <= seconds < 60:
@@ -72,6 +75,39 @@ def ago(value: datetime | None) -> str:
     if seconds > 0:
         return _("in %(time)s") % {"time": timeuntil(value, now, depth=1)}
     return _("%(time)s ago") % {"time": timesince(value, now, depth=1)}
+
+
+@register.filter
+def ago(value: datetime | None) -> SafeString | str:
+    """ "in 12 s", "3 minutes ago": static/cronadmin.js keeps it counting while the page is open."""
+    if value is None:
+        return ""
+    return format_html(
+        '<time datetime="{}" data-ago>{}</time>',
+        value.astimezone(UTC).isoformat(timespec="seconds"),
+        _ago_text(value, timezone.now()),
+    )
+
+
+def _plural_pattern(unit: str, n: int) -> str:
+    return str(TIME_STRINGS[unit] % {"num": n}).replace(str(n), "{n}", 1)
+
+
+@register.simple_tag
+def ago_words() -> SafeString:
+    """The words of `ago` in the page's language, for the script that keeps countdowns moving."""
+    words = {
+        "now": timezone.now().isoformat(timespec="milliseconds"),
+        "inSeconds": _("in %(n)s s") % {"n": "{n}"},
+        "secondsAgo": _("%(n)s s ago") % {"n": "{n}"},
+        "in": _("in %(time)s") % {"time": "{t}"},
+        "ago": _("%(time)s ago") % {"time": "{t}"},
+        "units": {
+            unit: [_plural_pattern(unit, 1), _plural_pattern(unit, 2)]
+            for unit in ("day", "hour", "minute")
+        },
+    }
+    return json_script(words, "ago-words")
 
 
 @register.filter

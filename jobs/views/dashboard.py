@@ -1,32 +1,31 @@
 """The dashboard: what runs now, what runs next, what failed, and whether the scheduler lives."""
 
-from datetime import timedelta
-
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from jobs import selectors
+from jobs import live, selectors
 from jobs.forms import PeriodForm
 from jobs.services.reruns import failed_slots
-from jobs.views.access import poll_trigger, role_required
+from jobs.views.access import role_required
 
-# A dead scheduler must show up even when no run is due: the live region checks at least this often.
-STATUS_RECHECK = timedelta(seconds=30)
+# A scheduler that died writes nothing: only the clock shows it, so its status is checked
+# this often.
+STATUS_RECHECK = "every 30s"
+# What the dashboard shows; any change to these redraws the regions that show it.
+TOPICS = ("runs", "jobs", "schedulers")
+EVENTS = ", ".join(f"{live.event_name(t)} from:body" for t in TOPICS)
 
 
 def _live_context() -> dict[str, object]:
     now = timezone.now()
-    running = selectors.active_runs()
-    upcoming = selectors.upcoming_runs(now)
-    next_at = min([u.at for u in upcoming[:1]] + [now + STATUS_RECHECK])
     return {
-        "running": running,
-        "upcoming": upcoming,
+        "running": selectors.active_runs(),
+        "upcoming": selectors.upcoming_runs(now),
         "scheduler": selectors.scheduler_status(now),
-        "live_trigger": poll_trigger(busy=bool(running), next_at=next_at),
+        "live_trigger": f"{EVENTS}, {STATUS_RECHECK}",
     }
 
 
@@ -48,6 +47,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "failures": selectors.recent_failures(),
         **_rerun_counts(),
         "rate": selectors.success_rate(),
+        "live_watch": live.watch(*TOPICS),
+        "live_events": EVENTS,
     }
     return render(request, "jobs/dashboard.html", context)
 

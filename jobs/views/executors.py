@@ -6,6 +6,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from jobs import live
 from jobs.models import Executor
 from jobs.views.access import role_required
 
@@ -16,4 +17,10 @@ from jobs.views.access import role_required
 def executor_list(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     executors = [(executor, executor.state_at(now)) for executor in Executor.objects.overview()]
-    return render(request, "jobs/executor_list.html", {"executors": executors})
+    context = {
+        "executors": executors,
+        # Online or offline follows from the clock too: re-checked every 10 s.
+        "live_events": "live-executors from:body, live-jobs from:body, every 10s",
+        "live_watch": live.watch("executors", "jobs"),
+    }
+    return render(request, "jobs/executor_list.html", context)

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from jobs import metrics
+from jobs import live, metrics
 from jobs.monitoring import scheduler_health
 from jobs.views.access import role_required
 
@@ -80,4 +80,10 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
 @login_required
 @role_required("view")
 def scheduler_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "jobs/scheduler_list.html", {"health": scheduler_health()})
+    context = {
+        "health": scheduler_health(),
+        # Heartbeat ages and the lease's health follow from the clock: re-checked every 5 s.
+        "live_events": "live-schedulers from:body, live-jobs from:body, every 5s",
+        "live_watch": live.watch("schedulers", "jobs"),
+    }
+    return render(request, "jobs/scheduler_list.html", context)

@@ -14,11 +14,11 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from jobs import selectors, services
+from jobs import live, selectors, services
 from jobs.audit import mask_headers
 from jobs.forms import PauseForm, add_service_errors, choice_or_blank, filter_text, page_number
 from jobs.models import Job, Run
-from jobs.views.access import get_job, poll_trigger, redirect_after_action, role_required
+from jobs.views.access import get_job, redirect_after_action, role_required
 from jobs.views.charts import duration_chart
 
 LAST_RESULT_CHOICES = [(s, label) for s, label in Run.State.choices]
@@ -60,12 +60,27 @@ def _list_context(request: HttpRequest) -> dict[str, object]:
     }
 
 
+# The jobs list shows every job and their runs.
+LIST_TOPICS = ("runs", "jobs")
+
+
+def _job_events(job: Job) -> str:
+    """The htmx trigger of the regions showing one job: its definition, state or runs changed."""
+    return f"{live.event_name(live.job_topic(job.pk))} from:body"
+
+
 @require_GET
 @login_required
 @role_required("view")
 def job_list(request: HttpRequest) -> HttpResponse:
-    template = "jobs/_job_table.html" if request.htmx else "jobs/job_list.html"
-    return render(request, template, _list_context(request))
+    if request.htmx:
+        return render(request, "jobs/_job_table.html", _list_context(request))
+    context = {
+        **_list_context(request),
+        "live_watch": live.watch(*LIST_TOPICS),
+        "live_events": ", ".join(f"{live.event_name(t)} from:body" for t in LIST_TOPICS),
+    }
+    return render(request, "jobs/job_list.html", context)
 
 
 BULK_ACTIONS = {
@@ -119,8 +134,6 @@ NEXT_RUNS_SHOWN = 10
 
 def _runs_context(request: HttpRequest, job: Job) -> dict[str, object]:
     filters = _run_filters(request)
-    next_runs = selectors.job_next_runs(job, 1)
-    busy = selectors.job_has_active_runs(job)
     return {
         "job": job,
         "runs": selectors.job_runs(job, filters),
@@ -128,13 +141,20 @@ def _runs_context(request: HttpRequest, job: Job) -> dict[str, object]:
         "run_states": Run.State.choices,
         "triggers": Run.Trigger.choices,
         "chart": duration_chart(selectors.recent_durations(job)),
-        "runs_trigger": poll_trigger(busy=busy, next_at=next_runs[0] if next_runs else None),
+        "live_events": _job_events(job),
         "rerunnable": services.RERUNNABLE_STATES,
     }
 
 
 def _summary_context(job: Job, pause_form: PauseForm | None = None) -> dict[str, object]:
-    return {"job": job, "pause_form": pause_form or PauseForm()}
+    paused = job.state == Job.State.PAUSED and job.paused_until is not None
+    return {
+        "job": job,
+        "pause_form": pause_form or PauseForm(),
+        # The pause ends by itself: say which run is the first one after it.
+        "first_after_pause": next(iter(selectors.job_next_runs(job, 1)), None) if paused else None,
+        "live_events": _job_events(job),
+    }
 
 
 def _detail_context(
@@ -157,7 +177,11 @@ def _detail_context(
 @role_required("view")
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_job(pk)
-    return render(request, "jobs/job_detail.html", _detail_context(request, job))
+    context = {
+        **_detail_context(request, job),
+        "live_watch": live.watch(live.job_topic(job.pk)),
+    }
+    return render(request, "jobs/job_detail.html", context)
 
 
 @require_GET
@@ -173,7 +197,11 @@ def job_runs(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _notifications_context(job: Job) -> dict[str, object]:
-    return {"job": job, "notifications": selectors.job_notifications(job)}
+    return {
+        "job": job,
+        "notifications": selectors.job_notifications(job),
+        "live_events": _job_events(job),
+    }
 
 
 @require_GET
@@ -193,7 +221,11 @@ def job_next_runs(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_job(pk)
     if not request.htmx:
         return HttpResponseRedirect(reverse("jobs:job_detail", args=[job.pk]))
-    context = {"job": job, "next_runs": selectors.job_next_runs(job, NEXT_RUNS_SHOWN)}
+    context = {
+        "job": job,
+        "next_runs": selectors.job_next_runs(job, NEXT_RUNS_SHOWN),
+        "live_events": _job_events(job),
+    }
     return render(request, "jobs/_job_next_runs.html", context)
 
 

@@ -27,6 +27,8 @@ class UserPreferencesMiddleware:
                 "language", "timezone"
             )
             language, zone = saved.first() or ("", "")
+            # No zone chosen yet: the pages offer the browser's (includes/zone_offer.html).
+            request.cronadmin_zone_unset = not zone
         if language in dict(settings.LANGUAGES):
             translation.activate(language)
             request.LANGUAGE_CODE = language
@@ -52,4 +54,5 @@ def ui(request: HttpRequest) -> dict[str, Any]:
         "can_edit": can(user, "edit") if user is not None else False,
         "can_admin": can(user, "admin") if user is not None else False,
         "viewer_timezone": timezone.get_current_timezone_name(),
+        "zone_unset": getattr(request, "cronadmin_zone_unset", False),
     }

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRefresh
 
 from jobs import services
 from jobs.forms import ApiTokenForm, ProfileForm, add_service_errors, timezone_names
@@ -122,3 +123,30 @@ def _remember_language(response: HttpResponse, language: str) -> None:
         )
     else:
         response.delete_cookie(settings.LANGUAGE_COOKIE_NAME)
+
+
+def _safe_next(request: HttpRequest) -> str:
+    target = request.POST.get("next", "")
+    allowed = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if allowed else ""
+
+
+@require_POST
+@login_required
+def profile_timezone(request: HttpRequest) -> HttpResponse:
+    """Take the time zone a first visit offers (the browser's), or keep the one shown."""
+    try:
+        services.profile_timezone_set(
+            actor=request.user, timezone_name=request.POST.get("timezone", "").strip()
+        )
+    except ValidationError as exc:
+        if request.htmx:
+            context = {"zone_error": " ".join(exc.messages), "zone_unset": True}
+            return render(request, "includes/zone_offer.html", context)
+        messages.warning(request, " ".join(exc.messages))
+    if request.htmx:
+        # Every time on the page was drawn in the old zone.
+        return HttpResponseClientRefresh()
+    return HttpResponseRedirect(_safe_next(request) or reverse("jobs:profile"))

@@ -14,22 +14,38 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from jobs import selectors, services
+from jobs import live, selectors, services
 from jobs.models import Run
 from jobs.views.access import get_run, poll_trigger, role_required
 
 
 def _live_context(run: Run) -> dict[str, Any]:
     output, dropped = selectors.run_output(run)
+    attempts, replacements = selectors.run_attempts(run), selectors.slot_replacements(run)
+    newer = selectors.run_newest_after(run)
+    # A newer run the page links already (a retry, a run of the same slot) is not named twice.
+    if newer is not None and newer.pk in {r.pk for r in [*attempts, *replacements]}:
+        newer = None
     return {
         "run": run,
         "output": output,
         "dropped": dropped,
-        "attempts": selectors.run_attempts(run),
+        "attempts": attempts,
         "chained_runs": selectors.run_chained(run),
-        "live_trigger": poll_trigger(busy=not run.is_final),
+        "newer_run": newer,
+        # Any change to the job or its runs redraws the run; while it runs, its output is read
+        # from the spool file every 2 s as well (the output is not in the database yet).
+        "live_trigger": ", ".join(
+            filter(
+                None,
+                [
+                    f"{live.event_name(live.job_topic(run.job_id))} from:body",
+                    poll_trigger(busy=not run.is_final),
+                ],
+            )
+        ),
         "rerunnable": run.state in services.RERUNNABLE_STATES,
-        "replacements": selectors.slot_replacements(run),
+        "replacements": replacements,
     }
 
 
@@ -38,7 +54,11 @@ def _live_context(run: Run) -> dict[str, Any]:
 @role_required("view")
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_run(pk)
-    context = {**_live_context(run), "notifications": selectors.run_notifications(run)}
+    context = {
+        **_live_context(run),
+        "notifications": selectors.run_notifications(run),
+        "live_watch": live.watch(live.job_topic(run.job_id)),
+    }
     return render(request, "jobs/run_detail.html", context)
 
 

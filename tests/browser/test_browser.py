@@ -117,6 +117,7 @@ def test_an_operator_cancels_a_long_run_but_cannot_delete(page, scheduler):
     live = page.locator("#run-live")
     expect(live.locator("pre.output")).to_contain_text("second 1", timeout=15_000)  # tails
     shoot(page, "run-running")
+    page.once("dialog", lambda dialog: dialog.accept())  # cancel asks first
     live.get_by_role("button", name="Cancel").click()
     expect(live.locator("h1")).to_contain_text("Cancelled", timeout=15_000)
     expect(live).not_to_have_attribute("hx-trigger", re.compile("every"))  # polling stopped

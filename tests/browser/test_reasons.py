@@ -116,7 +116,7 @@ def test_the_history_pages_read_in_the_operators_words(page, language):
 
     log_in(page, "ops")
     page.goto(f"{page.base}/")
-    failures = page.locator("#recent-failures")
+    failures = page.locator("#dash-failures")
     expect(failures).to_contain_text("共尝试 3 次" if chinese else "after 3 attempts")
     expect(failures).to_contain_text("退出码 2" if chinese else "exit code 2")
     shoot(page, f"dashboard-failures-{suffix}")
