@@ -40,7 +40,14 @@ ACTION_ROLES = {
     "job_version_restore": Role.EDITOR,
 }
 # Everyone's own: the header's language switch and log out, one's profile and API tokens.
-EVERYONE = {"language_set", "logout", "profile", "api_token_create", "api_token_revoke"}
+EVERYONE = {
+    "language_set",
+    "logout",
+    "profile",
+    "profile_timezone",
+    "api_token_create",
+    "api_token_revoke",
+}
 # The buttons each role must find, by page, with the least role that sees them.
 EXPECTED = {
     "job": {"Run now": Role.OPERATOR, "Pause…": Role.OPERATOR, "Edit": Role.EDITOR,
