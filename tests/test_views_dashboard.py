@@ -36,10 +36,10 @@ def alive_scheduler(age: float = 1) -> SchedulerNode:
 class TestDashboard:
     def test_it_works(self, as_viewer):
         alive_scheduler()
+        # Made first: at the top of the hour both are due at once, and the older job comes first.
+        make_job("minutely", schedule="* * * * *")
         hourly = make_job("hourly", schedule="@hourly")
         make_job("paused", state="paused")
-        # Named to sort first when both are due at the same minute (the top of the hour).
-        make_job("every-minute", schedule="* * * * *")
         make_run(hourly, Run.State.SUCCEEDED, ago=600)
         make_run(hourly, Run.State.FAILED, ago=300, reason="RuntimeError: boom")
         make_run(hourly, Run.State.SKIPPED, ago=200)
@@ -49,7 +49,7 @@ class TestDashboard:
         context = response.context
         assert context["state_counts"] == {"active": 2, "paused": 1}
         assert [r.state for r in context["running"]] == ["running"]
-        assert [u.job_name for u in context["upcoming"]][0] == "every-minute"
+        assert [u.job_name for u in context["upcoming"]][0] == "minutely"
         assert len(context["upcoming"]) == 2  # paused jobs do not run
         assert [f.run.reason for f in context["failures"]] == ["RuntimeError: boom"]
         assert (context["rate"].succeeded, context["rate"].rated) == (1, 2)
