@@ -268,6 +268,7 @@ def job_json(job: Job, *, last_run: Run | None, now: datetime | None = None) -> 
         "misfire_limit": job.misfire_limit,
         "labels": job.labels,
         "priority": job.priority,
+        "queue": job.queue,
         **job_chains(job),
         "notify_on": job.notify_on,
         "notify_emails": job.notify_emails,
