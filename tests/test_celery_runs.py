@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -196,3 +195,220 @@ def test_it_runs_a_task_on_a_worker(cluster):
     assert run.queue == cluster.queue and run.dispatch_token
     assert "side effect ok" in run.output
     assert side_effects("ok") == 1
+
+
+def test_an_exception_fails_the_run_and_it_is_retried(cluster):
+    cluster.worker()
+    cluster.scheduler()
+    job = cluster.job("boom", "faults.raise_error", max_retries=1, retry_backoff_seconds=0)
+    first = final(run_now(job))
+    assert first.state == Run.State.FAILED
+    assert "RuntimeError: this task always fails" in first.reason
+    assert "Traceback" in first.error
+    retry = wait_for(lambda: Run.objects.filter(retry_of=first, state=Run.State.FAILED).first(), 15)
+    assert retry.attempt == 2 and retry.queue == cluster.queue
+
+
+def test_a_timeout_kills_the_run_and_its_children(cluster):
+    cluster.worker()
+    cluster.scheduler()
+    marker = f"to-{uuid.uuid4().hex[:8]}"
+    job = cluster.job("slow", "faults.child_sleep", {"marker": marker}, timeout_seconds=2)
+    run = run_now(job)
+    wait_for(lambda: processes_with(marker), timeout=10)
+    run = final(run)
+    assert run.state == Run.State.TIMED_OUT
+    assert "2 s timeout" in run.reason
+    wait_for(lambda: not processes_with(marker), timeout=5)
+
+
+def test_the_hard_limit_stops_code_that_holds_the_gil(cluster):
+    cluster.worker()
+    cluster.scheduler()
+    job = cluster.job("gil", "faults.hold_gil", timeout_seconds=1)
+    run = final(run_now(job))
+    assert run.state == Run.State.TIMED_OUT
+    assert "hard time limit" in run.reason
+
+
+def test_cancel_of_a_running_run_kills_its_grandchild(cluster):
+    cluster.worker()
+    cluster.scheduler()
+    marker = f"cx-{uuid.uuid4().hex[:8]}"
+    job = cluster.job("cancel", "faults.child_sleep", {"marker": marker})
+    run = run_now(job)
+    wait_for(lambda: processes_with(marker), timeout=10)
+    services.run_cancel(actor=None, run=run)
+    run = final(run)
+    assert run.state == Run.State.CANCELLED
+    wait_for(lambda: not processes_with(marker), timeout=5)
+
+
+def test_cancel_of_a_queued_run_never_runs_it(cluster):
+    cluster.scheduler()
+    job = cluster.job("queued", "faults.side_effect", {"marker": "never"})
+    run = run_now(job)
+    # Dispatched and published, but no worker consumes the queue yet.
+    wait_for(lambda: Run.objects.filter(pk=run.pk, published_at__isnull=False).exists(), 10)
+    services.run_cancel(actor=None, run=run)
+    cluster.worker()
+    follow = final(run_now(job))
+    assert follow.state == Run.State.SUCCEEDED
+    assert Run.objects.get(pk=run.pk).state == Run.State.CANCELLED
+    assert side_effects("never") == 1  # the follow-up's, not the cancelled one's
+
+
+def test_the_same_message_published_twice_runs_once(cluster):
+    from cronadmin.celery import RUN_TASK, app
+
+    cluster.scheduler()
+    job = cluster.job("twice", "faults.side_effect", {"marker": "twice"})
+    run = run_now(job)
+    run = wait_for(lambda: Run.objects.filter(pk=run.pk, published_at__isnull=False).first(), 10)
+    app.conf.broker_url = BROKER
+    app.send_task(RUN_TASK, args=(run.pk, run.dispatch_token), queue=cluster.queue)
+    app.send_task(RUN_TASK, args=(run.pk, "a-forged-token"), queue=cluster.queue)
+    worker = cluster.worker()
+    assert final(run).state == Run.State.SUCCEEDED
+    wait_for(lambda: worker.log().count("nothing to claim") >= 2, timeout=10)
+    assert side_effects("twice") == 1
+
+
+def test_a_killed_worker_is_lost_and_its_redelivery_refused(cluster):
+    worker = cluster.worker()
+    cluster.scheduler()
+    job = cluster.job("lost", "faults.side_effect", {"marker": "lost", "seconds": 60.0})
+    run = run_now(job)
+    wait_for(lambda: side_effects("lost") == 1, timeout=10)
+    worker.kill()
+    run = final(run, timeout=10)
+    assert run.state == Run.State.INTERRUPTED
+    assert run.reason.startswith(f"Worker lost: {worker.name}/")
+    # The broker redelivers the unacknowledged message to the next worker, which refuses it.
+    again = cluster.worker()
+    wait_for(lambda: "nothing to claim" in again.log(), timeout=10)
+    assert side_effects("lost") == 1
+
+
+def test_a_lost_worker_run_is_retried(cluster):
+    worker = cluster.worker()
+    cluster.scheduler()
+    job = cluster.job(
+        "lost-retry",
+        "faults.side_effect",
+        {"marker": "lr", "seconds": 60.0},
+        max_retries=1,
+        retry_backoff_seconds=0,
+    )
+    run = run_now(job)
+    wait_for(lambda: side_effects("lr") == 1, timeout=10)
+    worker.kill()
+    assert final(run, timeout=10).state == Run.State.INTERRUPTED
+    retry = wait_for(lambda: Run.objects.filter(retry_of=run).first(), timeout=10)
+    assert retry.attempt == 2
+
+
+def test_closed_broker_connections_mid_run_end_in_one_success(cluster):
+    worker = cluster.worker()
+    cluster.scheduler()
+    job = cluster.job("blip", "faults.side_effect", {"marker": "blip", "seconds": 3.0})
+    run = run_now(job)
+    wait_for(lambda: side_effects("blip") == 1, timeout=10)
+    subprocess.run(
+        ["rabbitmqctl", "-q", "close_all_connections", "--vhost", VHOST, "test"],
+        capture_output=True,
+        check=True,
+    )
+    run = final(run)
+    assert run.state == Run.State.SUCCEEDED, worker.log()
+    # A later run proves the worker reconnected; the first one still ran exactly once.
+    assert final(run_now(job)).state == Run.State.SUCCEEDED
+    assert side_effects("blip") == 2
+
+
+class Proxy:
+    """A TCP relay to RabbitMQ that the test can cut and restore: a broker that goes away."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}/{VHOST}"
+        self._server: socket.socket | None = None
+        self._conns: list[socket.socket] = []
+
+    def up(self) -> None:
+        server = socket.create_server(("127.0.0.1", self.port), reuse_port=False)
+        self._server = server
+        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+
+    def down(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for conn in self._conns:
+            conn.close()
+        self._conns.clear()
+
+    def _accept(self, server: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", 5672))
+            self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, target: socket.socket) -> None:
+        try:
+            while chunk := source.recv(65536):
+                target.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for conn in (source, target):
+                try:
+                    conn.close()
+                except OSError:
+                    pass
+
+
+def test_a_run_dispatched_while_the_broker_is_down_is_published_when_it_returns(cluster):
+    proxy = Proxy()
+    cluster.worker()
+    cluster.scheduler(broker=proxy.url)
+    job = cluster.job("later", "faults.side_effect", {"marker": "later"})
+    run = run_now(job)
+    wait_for(lambda: Run.objects.filter(pk=run.pk).exclude(dispatch_token="").exists(), 10)
+    assert Run.objects.get(pk=run.pk).published_at is None
+    proxy.up()
+    try:
+        assert final(run).state == Run.State.SUCCEEDED
+    finally:
+        proxy.down()
+    assert side_effects("later") == 1
+
+
+def test_the_standby_publishes_what_a_killed_leader_committed(cluster):
+    proxy = Proxy()  # never up: this leader commits its dispatches and cannot publish them
+    cluster.worker()
+    leader = cluster.scheduler(broker=proxy.url)
+    cluster.scheduler(wait=False)
+    job = cluster.job("handover", "faults.side_effect", {"marker": "handover"})
+    run = run_now(job)
+    wait_for(lambda: Run.objects.filter(pk=run.pk).exclude(dispatch_token="").exists(), 10)
+    token = Run.objects.get(pk=run.pk).dispatch_token
+    leader.kill()
+    run = final(run, timeout=20)
+    assert run.state == Run.State.SUCCEEDED
+    assert run.dispatch_token == token
+    assert side_effects("handover") == 1
+
+
+def test_a_queue_without_a_worker_fails_its_runs(cluster):
+    cluster.scheduler()
+    job = cluster.job("nobody", "faults.side_effect", {"marker": "nobody"})
+    run = final(run_now(job))
+    assert run.state == Run.State.FAILED
+    assert run.reason == f"No worker is serving queue {cluster.queue}."
+    assert side_effects("nobody") == 0
