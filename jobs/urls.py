@@ -3,6 +3,7 @@ from django.urls import path, reverse_lazy
 
 from jobs.views import (
     audit,
+    celery_workers,
     dashboard,
     executors,
     health,
@@ -79,6 +80,7 @@ urlpatterns = [
     path("runs/rerun-failed/", ledger.rerun_failed, name="rerun_failed"),
     path("audit/", audit.audit_log, name="audit_log"),
     path("executors/", executors.executor_list, name="executor_list"),
+    path("workers/", celery_workers.worker_list, name="celery_workers"),
     path("schedulers/", health.scheduler_list, name="scheduler_list"),
     # For machines: no login, no session (see jobs/views/health.py).
     path("healthz", health.healthz, name="healthz"),

@@ -346,6 +346,9 @@ def run_json(run: Run, *, detail: bool = False) -> dict[str, Any]:
         "http_status": run.http_status,
         "host": run.host,
         "pid": run.pid,
+        # Runs on Celery workers: the queue and the worker (its host and pid are those above).
+        "queue": run.queue,
+        "worker": run.worker,
         "requested_by": run.requested_by.get_username() if run.requested_by else None,
     }
     if detail:

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from jobs.api import docs, executors, ledger, schedulers, transfer, views
+from jobs.api import celery_workers, docs, executors, ledger, schedulers, transfer, views
 
 app_name = "api"
 urlpatterns = [
@@ -32,6 +32,7 @@ urlpatterns = [
         name="executor_unregister",
     ),
     path("schedulers", schedulers.schedulers, name="schedulers"),
+    path("workers", celery_workers.workers, name="celery_workers"),
     path("openapi.json", docs.schema, name="openapi"),
     path("docs", docs.docs, name="docs"),
     path("docs/assets/<str:name>", docs.docs_asset, name="docs_asset"),

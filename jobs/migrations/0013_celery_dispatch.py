@@ -1,7 +1,19 @@
+import importlib
 
 import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
+
+# SQLite rebuilds jobs_job to add the queue column, which drops the change-marker triggers of 0002
+# with the old table; they are put back after the rebuild.
+TRIGGERS = importlib.import_module("jobs.migrations.0002_change_marker_triggers")
+
+
+def restore_sqlite_triggers(apps, schema_editor):
+    if schema_editor.connection.vendor != "sqlite":
+        return
+    for sql in TRIGGERS.SQLITE_REVERSE + TRIGGERS.SQLITE:
+        schema_editor.execute(sql)
 
 
 class Migration(migrations.Migration):
@@ -63,4 +75,5 @@ class Migration(migrations.Migration):
             model_name='run',
             index=models.Index(condition=models.Q(('dispatch_token', ''), _negated=True), fields=['state'], name='run_dispatched'),
         ),
+        migrations.RunPython(restore_sqlite_triggers, migrations.RunPython.noop),
     ]
