@@ -21,6 +21,7 @@ import tests.faulttasks.cron_tasks  # noqa: F401 - registers the faults.* tasks 
 from jobs import services
 from jobs.models import AuditEvent, CeleryWorker, Job, Run
 from tests.conftest import ROOT, SchedulerProcess, database_url, free_port, wait_for
+from tests.webhook_receiver import receiver_fixture  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -412,3 +413,43 @@ def test_a_queue_without_a_worker_fails_its_runs(cluster):
     assert run.state == Run.State.FAILED
     assert run.reason == f"No worker is serving queue {cluster.queue}."
     assert side_effects("nobody") == 0
+
+
+def test_a_chain_starts_after_a_celery_run(cluster):
+    cluster.worker()
+    cluster.scheduler()
+    second = cluster.job("second", "faults.side_effect", {"marker": "second"})
+    first = cluster.job("first", "faults.side_effect", {"marker": "first"}, on_success=[second])
+    assert final(run_now(first)).state == Run.State.SUCCEEDED
+    chained = wait_for(lambda: Run.objects.filter(job=second, trigger="chain").first(), 10)
+    chained = final(chained)
+    assert chained.state == Run.State.SUCCEEDED
+    assert chained.worker and side_effects("second") == 1
+
+
+def test_overlap_queue_one_holds_the_next_run_until_the_worker_ends_the_first(cluster):
+    cluster.worker(concurrency=2)
+    cluster.scheduler()
+    job = cluster.job(
+        "overlap", "faults.side_effect", {"marker": "ov", "seconds": 2.0}, overlap="queue"
+    )
+    first = run_now(job)
+    wait_for(lambda: side_effects("ov") == 1, timeout=10)
+    second, third = run_now(job), run_now(job)
+    assert final(third).state == Run.State.SKIPPED
+    first, second = final(first), final(second)
+    assert first.state == second.state == Run.State.SUCCEEDED
+    # With a free worker process, only the policy kept the second from starting at once.
+    assert second.started_at >= first.finished_at
+
+
+def test_a_failed_celery_run_sends_its_notification(cluster, receiver):
+    cluster.worker()
+    cluster.scheduler(CRONADMIN_HTTP_ALLOWED_HOSTS="127.0.0.1")
+    job = cluster.job(
+        "notify", "faults.raise_error", notify_on=["failure"], notify_webhook_url=receiver.url
+    )
+    run = final(run_now(job))
+    assert run.state == Run.State.FAILED
+    wait_for(lambda: receiver.calls, timeout=15)
+    assert receiver.calls[0]["json"]["job"]["name"] == "notify"
