@@ -187,7 +187,9 @@ class Supervisor:
         # Half the leader's bound: this run is dead before the leader retries it elsewhere.
         give_up = settings.CRONADMIN_CELERY_WORKER_LOST_SECONDS / 2
         deadline = time.monotonic() + self.claim.timeout
-        last_ok = next_beat = time.monotonic()
+        # The claim wrote the first heartbeat: a short run never needs a connection of its own.
+        last_ok = time.monotonic()
+        next_beat = last_ok + period
         try:
             while not self._done.wait(min(0.1, period)):
                 now = time.monotonic()
