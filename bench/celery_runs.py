@@ -108,7 +108,7 @@ def drain(
                 "--without-gossip",
                 "--without-mingle",
                 "-l",
-                "WARNING",
+                os.environ.get("BENCH_WORKER_LOG_LEVEL", "WARNING"),
             ],
             **env,
         )

@@ -7,7 +7,7 @@ result backend, no beat, no Celery-side retries or ETA (see jobs.dispatch and do
 import os
 from typing import Any
 
-from celery import Celery, Task
+from celery import Celery, Task, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cronadmin.settings")
 
@@ -46,20 +46,20 @@ app.conf.update(
 RUN_TASK = "cronadmin.run"
 
 
-class RunTask(Task):
-    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any):
-        # Celery calls this in the worker's main process when the hard time limit killed a
-        # child, or a child died: the ledger hears of it there, guarded by the same claim.
-        from jobs.dispatch.worker import record_lost_child
-
-        record_lost_child(args, task_id, exc)
-
-
-@app.task(name=RUN_TASK, bind=True, base=RunTask, acks_late=True, reject_on_worker_lost=False)
+@app.task(name=RUN_TASK, bind=True, acks_late=True, reject_on_worker_lost=False)
 def run(self: Task, run_id: int, token: str) -> None:
     from jobs.dispatch.worker import execute_run
 
     execute_run(run_id, token, worker=self.request.hostname or "")
+
+
+@signals.task_failure.connect(sender=run)
+def _run_failed(task_id: str, exception: BaseException, args: Any, **kwargs: Any) -> None:
+    # Sent in the worker's main process when the hard time limit killed a child or a child
+    # died mid-run: the ledger hears of it there, guarded by the same claim.
+    from jobs.dispatch.worker import record_lost_child
+
+    record_lost_child(args, task_id, exception)
 
 
 from jobs.dispatch import worker_status  # noqa: E402, F401 - the workers' own heartbeat

@@ -196,6 +196,8 @@ def test_it_runs_a_task_on_a_worker(cluster):
     assert run.queue == cluster.queue and run.dispatch_token
     assert "side effect ok" in run.output
     assert side_effects("ok") == 1
+    reported = CeleryWorker.objects.get(name=worker.name)
+    assert reported.queues == [cluster.queue] and reported.concurrency == 1
 
 
 def test_an_exception_fails_the_run_and_it_is_retried(cluster):

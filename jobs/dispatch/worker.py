@@ -46,7 +46,16 @@ class Claim:
 
 
 def execute_run(run_id: int, token: str, *, worker: str) -> None:
-    claim = claim_run(run_id, token, worker=worker)
+    try:
+        claim = claim_run(run_id, token, worker=worker)
+    except DatabaseError as exc:
+        # Without the ledger nothing may run; the message goes back for later, not lost.
+        from celery.exceptions import Reject
+
+        logger.error("run %s: cannot claim it, the database fails: %s", run_id, exc)
+        connection.close()
+        time.sleep(1.0)
+        raise Reject(str(exc), requeue=True) from exc
     if claim is None:
         logger.info("run %s: nothing to claim with this message (already taken or ended)", run_id)
         return
