@@ -248,7 +248,7 @@ def test_cancel_of_a_running_run_kills_its_grandchild(cluster):
 
 
 def test_cancel_of_a_queued_run_never_runs_it(cluster):
-    cluster.scheduler()
+    cluster.scheduler(CRONADMIN_CELERY_NO_WORKER_SECONDS="120")
     job = cluster.job("queued", "faults.side_effect", {"marker": "never"})
     run = run_now(job)
     # Dispatched and published, but no worker consumes the queue yet.
@@ -264,7 +264,7 @@ def test_cancel_of_a_queued_run_never_runs_it(cluster):
 def test_the_same_message_published_twice_runs_once(cluster):
     from cronadmin.celery import RUN_TASK, app
 
-    cluster.scheduler()
+    cluster.scheduler(CRONADMIN_CELERY_NO_WORKER_SECONDS="120")
     job = cluster.job("twice", "faults.side_effect", {"marker": "twice"})
     run = run_now(job)
     run = wait_for(lambda: Run.objects.filter(pk=run.pk, published_at__isnull=False).first(), 10)
