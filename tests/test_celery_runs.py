@@ -249,7 +249,10 @@ def test_cancel_of_a_running_run_kills_its_grandchild(cluster):
 
 def test_cancel_of_a_queued_run_never_runs_it(cluster):
     cluster.scheduler(CRONADMIN_CELERY_NO_WORKER_SECONDS="120")
-    job = cluster.job("queued", "faults.side_effect", {"marker": "never"})
+    # Allowing overlap: the follow-up must not wait for the engine to see the cancel.
+    job = cluster.job(
+        "queued", "faults.side_effect", {"marker": "never"}, overlap="allow", max_concurrent=5
+    )
     run = run_now(job)
     # Dispatched and published, but no worker consumes the queue yet.
     wait_for(lambda: Run.objects.filter(pk=run.pk, published_at__isnull=False).exists(), 10)
@@ -314,7 +317,13 @@ def test_a_lost_worker_run_is_retried(cluster):
 def test_closed_broker_connections_mid_run_end_in_one_success(cluster):
     worker = cluster.worker()
     cluster.scheduler()
-    job = cluster.job("blip", "faults.side_effect", {"marker": "blip", "seconds": 3.0})
+    job = cluster.job(
+        "blip",
+        "faults.side_effect",
+        {"marker": "blip", "seconds": 3.0},
+        overlap="allow",
+        max_concurrent=5,
+    )
     run = run_now(job)
     wait_for(lambda: side_effects("blip") == 1, timeout=10)
     subprocess.run(

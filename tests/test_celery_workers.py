@@ -207,3 +207,28 @@ def test_the_api_sets_and_shows_the_queue(as_editor):
     )
     assert bad.status_code == 422 and "queue" in bad.json()["error"]["fields"]
     assert not Job.objects.filter(name="s").exists()
+
+
+# --- the job form ----------------------------------------------------------------------------
+
+
+def test_the_form_sets_the_queue(db):
+    from tests.test_views_base import HX
+    from tests.test_views_job_forms import form_data
+
+    editor = logged_in(user_with_role("Editor"))
+    assert 'name="queue"' in editor.get("/jobs/new/").content.decode()
+    response = editor.post("/jobs/new/", form_data(queue="reports"), headers=HX)
+    assert response.status_code == 200 and response["HX-Redirect"]
+    assert Job.objects.get().queue == "reports"
+
+
+def test_the_form_puts_a_bad_queue_next_to_the_field(db):
+    from tests.test_views_base import HX
+    from tests.test_views_job_forms import form_data
+
+    editor = logged_in(user_with_role("Editor"))
+    response = editor.post("/jobs/new/", form_data(queue="no spaces"), headers=HX)
+    assert response.status_code == 200
+    assert "queue" in response.context["form"].errors
+    assert Job.objects.count() == 0

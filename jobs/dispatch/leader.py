@@ -29,8 +29,10 @@ from jobs.scheduler.workers import Completion
 
 logger = logging.getLogger("jobs.dispatch")
 
-# How often the leader reads the rows of runs on workers when no NOTIFY woke it.
-SWEEP_SECONDS = 0.5
+# How often the leader reads the outcomes of runs on workers when no NOTIFY woke it, and how
+# often it looks for lost workers, unserved queues and unpublished runs.
+FINISHED_SECONDS = 0.5
+SWEEP_SECONDS = 1.0
 CONSUMER_CHECK_SECONDS = 1.0
 # Large: the broker's queues hold the backlog; overlap policies still count these runs.
 CAPACITY = 1_000_000
@@ -53,6 +55,7 @@ class Dispatcher:
         self.publisher = Publisher()
         self.wake = threading.Event()
         self._next_sweep = 0.0
+        self._next_finished = 0.0
 
     # --- inside the engine's fenced transaction -------------------------------------------
 
@@ -74,8 +77,16 @@ class Dispatcher:
                 tokens.update(cursor.fetchall())
         return tokens
 
+    def finished_due(self) -> bool:
+        """Whether to read the outcomes of runs on workers now (a NOTIFY came, or it is time)."""
+        if self.wake.is_set() or time.monotonic() >= self._next_finished:
+            self.wake.clear()
+            self._next_finished = time.monotonic() + FINISHED_SECONDS
+            return True
+        return False
+
     def sweep_due(self) -> bool:
-        return self.wake.is_set() or time.monotonic() >= self._next_sweep
+        return time.monotonic() >= self._next_sweep
 
     def sweep(self, known: set[int]) -> list[tuple[int, int, str]]:
         """Lost workers, queues without a worker, unpublished runs; returns runs to adopt.
@@ -83,7 +94,6 @@ class Dispatcher:
         `known` are the runs on workers this engine already tracks; the others found in flight
         (left by a previous leader) are returned as (run id, job id, state) to be tracked too.
         """
-        self.wake.clear()
         self._next_sweep = time.monotonic() + SWEEP_SECONDS
         now = timezone.now()
         in_flight = Run.objects.filter(

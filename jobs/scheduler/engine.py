@@ -205,7 +205,7 @@ class Engine:
         if specs_changed:
             self.cancel_runs_of_deleted_jobs()
         sweep = self.dispatcher is not None and self.dispatcher.sweep_due()
-        if sweep:
+        if self.dispatcher is not None and self.dispatcher.finished_due():
             completions += self._remote_completions()
         for completion in completions:
             # Counted once: a completion put back after a failed write finds no active run.
@@ -493,8 +493,11 @@ class Engine:
     def _pick_up_requests(self, exclude: set[int]) -> list[Pending]:
         """Claim runs asked for elsewhere (run now, the API) and those left queued by a restart."""
         mine = set(self.active) | self._known_pending_ids() | exclude
+        # Runs handed to Celery are the dispatcher's; with Celery turned off they run here (a late
+        # message then finds them taken: the claim wants them queued).
+        local = {"dispatch_token": ""} if self.dispatcher is not None else {}
         rows = list(
-            Run.objects.filter(state=Run.State.QUEUED, dispatch_token="")
+            Run.objects.filter(state=Run.State.QUEUED, **local)
             .exclude(node_id=self.node_id)
             .values_list(*REQUEST_FIELDS)
             .order_by("created_at")[:1000]
@@ -502,7 +505,7 @@ class Engine:
         rows += [
             r
             for r in Run.objects.filter(
-                state=Run.State.QUEUED, node_id=self.node_id, dispatch_token=""
+                state=Run.State.QUEUED, node_id=self.node_id, **local
             ).values_list(*REQUEST_FIELDS)
             if r[0] not in mine
         ]
