@@ -464,3 +464,21 @@ def test_a_failed_celery_run_sends_its_notification(cluster, receiver):
     assert run.state == Run.State.FAILED
     wait_for(lambda: receiver.calls, timeout=15)
     assert receiver.calls[0]["json"]["job"]["name"] == "notify"
+
+
+def test_a_shell_job_runs_on_a_worker(cluster):
+    worker = cluster.worker()
+    cluster.scheduler()
+    job = services.job_create(
+        actor=None,
+        name="shell",
+        kind="shell",
+        config={"command": "echo from $CRONADMIN_RUN_ID; exit 3"},
+        schedule="@manual",
+        queue=cluster.queue,
+    )
+    run = run_now(job)
+    run = final(run)
+    assert run.state == Run.State.FAILED and run.exit_code == 3, run.reason
+    assert run.output.strip() == f"from {run.pk}"
+    assert run.worker == worker.name

@@ -21,6 +21,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from jobs import notifications
+from jobs.dispatch.leader import CAPACITY, Dispatch, Dispatcher, time_limit
 from jobs.models import Executor, Job, Run
 from jobs.scheduler import run_metrics
 from jobs.scheduler.chains import create_chained_runs
@@ -114,12 +115,11 @@ class Engine:
         self.wake = threading.Event()
         self.pools = WorkerPools(on_complete=self.complete)
         # Runs of jobs with a queue go to Celery workers when a broker is configured.
-        self.dispatcher = None
+        self.dispatcher: Dispatcher | None = None
         if settings.CRONADMIN_CELERY_BROKER_URL:
-            from jobs.dispatch.leader import Dispatcher
-
             self.dispatcher = Dispatcher()
-        self._to_publish: list = []
+        # Dispatched in the current transaction: published once it has committed.
+        self._to_publish: list[Dispatch] = []
         self._lock = threading.Lock()
         self._slots: list[Slot] = []
         self._completions: list[Completion] = []
@@ -620,8 +620,6 @@ class Engine:
 
     def _free(self, pool: str) -> int:
         if pool == "celery":
-            from jobs.dispatch.leader import CAPACITY
-
             return CAPACITY
         used = sum(1 for a in self.active.values() if a.pool == pool)
         return self.pools.capacity(pool) - used
@@ -675,8 +673,6 @@ class Engine:
     # --- runs on Celery workers (jobs.dispatch) ----------------------------------------------
 
     def _dispatch(self, chosen: list[Pending]) -> None:
-        from jobs.dispatch.leader import Dispatch, time_limit
-
         assert self.dispatcher is not None
         tokens = self.dispatcher.mark_dispatched([p.run_id for p in chosen], next(self._batch_ids))
         queues: dict[str, list[int]] = defaultdict(list)
