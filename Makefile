@@ -13,7 +13,7 @@ POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 FUZZ := tests/test_api_schema.py
 
 .PHONY: run test test-sqlite test-postgres install lint format bench bench-propagation bench-pages bench-live \
-	bench-api bench-metrics clean
+	bench-api bench-metrics bench-celery clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,10 @@ bench-live: install
 
 bench-metrics: install
 	$(BIN)/python -m bench.metrics
+
+# Runs through Celery workers (local RabbitMQ) and the local pool, on a fresh PostgreSQL database.
+bench-celery: install
+	$(BIN)/python -m bench.celery_runs
 
 clean:
 	rm -rf $(VENV) var staticfiles

@@ -309,3 +309,24 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "cronadmin@localhost")
 CRONADMIN_METRICS_TOKEN = env_str("CRONADMIN_METRICS_TOKEN", "")
 # host:port where the scheduler process serves its own /metrics and /healthz; empty: none.
 CRONADMIN_SCHEDULER_HTTP = env_str("CRONADMIN_SCHEDULER_HTTP", "")
+
+# --- Celery workers (docs/workers.md) ---
+# A broker URL turns on runs on Celery workers for jobs that name a queue, e.g.
+# amqp://guest:guest@127.0.0.1:5672//. Empty: every run stays in the scheduler's own pools.
+CRONADMIN_CELERY_BROKER_URL = env_str("CRONADMIN_CELERY_BROKER_URL", "")
+# A worker's supervisor writes the run's heartbeat this often; a run whose heartbeat is older
+# than CRONADMIN_CELERY_WORKER_LOST_SECONDS is taken for lost (interrupted, then retried).
+CRONADMIN_CELERY_HEARTBEAT_SECONDS = env_float(
+    "CRONADMIN_CELERY_HEARTBEAT_SECONDS", 5.0, minimum=0.1
+)
+CRONADMIN_CELERY_WORKER_LOST_SECONDS = env_float(
+    "CRONADMIN_CELERY_WORKER_LOST_SECONDS", 60.0, minimum=1.0
+)
+# A queued run of a queue that no worker consumes fails after this many seconds.
+CRONADMIN_CELERY_NO_WORKER_SECONDS = env_float(
+    "CRONADMIN_CELERY_NO_WORKER_SECONDS", 300.0, minimum=0.5
+)
+# Celery's hard time limit is the run's timeout plus this: the backstop for code that holds the GIL.
+CRONADMIN_CELERY_HARD_LIMIT_GRACE_SECONDS = env_float(
+    "CRONADMIN_CELERY_HARD_LIMIT_GRACE_SECONDS", 30.0, minimum=1.0
+)

@@ -203,6 +203,12 @@ class JobForm(forms.Form):
         initial=0,
         help_text=_("Higher starts first when workers are busy."),
     )
+    queue = forms.CharField(
+        label=_("Worker queue"),
+        required=False,
+        max_length=100,
+        help_text=_("Empty: the scheduler runs it. A name: Celery workers serving that queue do."),
+    )
     labels = forms.CharField(
         label=_("Labels"),
         required=False,

@@ -42,6 +42,7 @@ class DatabaseCollector(Collector):
         yield from self._runs(now)
         yield from self._jobs()
         yield from self._schedulers(now)
+        yield from self._celery_workers(now)
         yield GaugeMetricFamily(
             "cronadmin_metrics_collect_seconds",
             "Time this scrape spent reading the database.",
@@ -160,6 +161,28 @@ class DatabaseCollector(Collector):
             if node.change_delay is not None:
                 delay.add_metric([node.name], node.change_delay.total_seconds())
         yield from (leader, age, applied, delay)
+
+    def _celery_workers(self, now: datetime) -> Iterator[Metric]:
+        from jobs.dispatch.overview import celery_workers
+
+        up = GaugeMetricFamily(
+            "cronadmin_celery_worker_up", "1 while a Celery worker heartbeats.", labels=["worker"]
+        )
+        running = GaugeMetricFamily(
+            "cronadmin_celery_worker_runs",
+            "Runs in progress on each Celery worker.",
+            labels=["worker"],
+        )
+        age = GaugeMetricFamily(
+            "cronadmin_celery_worker_heartbeat_age_seconds",
+            "Seconds since each Celery worker's last heartbeat.",
+            labels=["worker"],
+        )
+        for row in celery_workers(now):
+            up.add_metric([row.worker.name], 1 if row.online else 0)
+            running.add_metric([row.worker.name], row.running)
+            age.add_metric([row.worker.name], (now - row.worker.heartbeat_at).total_seconds())
+        yield from (up, running, age)
 
 
 REGISTRY = CollectorRegistry(auto_describe=False)

@@ -80,6 +80,8 @@ class Job(models.Model):
     # Run retention; null takes CRONADMIN_RUNS_KEEP_DAYS / CRONADMIN_RUNS_KEEP_PER_JOB.
     keep_runs_days = models.PositiveIntegerField(_("keep runs (days)"), null=True, blank=True)
     keep_runs_count = models.PositiveIntegerField(_("keep runs (newest)"), null=True, blank=True)
+    # The Celery queue its runs go to (docs/workers.md); empty: the scheduler's own pool.
+    queue = models.CharField(_("queue"), max_length=100, blank=True, default="", db_default="")
     # Set for the HTTP jobs a self-registering executor owns: they are skipped while it is offline,
     # and its next registration may change or remove them. Not part of the editable definition.
     executor = models.ForeignKey(
@@ -147,6 +149,13 @@ class Job(models.Model):
         collect(clean_kind, "config")
         # Only URLs that are well-formed are worth resolving.
         collect(lambda: self.check_targets(skip=set(errors)), "config")
+
+        def clean_queue() -> None:
+            from jobs.validators import validate_queue
+
+            validate_queue(self.queue, kind=self.kind)
+
+        collect(clean_queue, "queue")
         if self.start_at and self.end_at and self.end_at <= self.start_at:
             errors.setdefault("end_at", []).append(
                 ValidationError(_("The end must be after the start."), code="end_before_start")
@@ -295,6 +304,8 @@ class SchedulerLease(models.Model):
 
 # PostgreSQL NOTIFY channel of job changes (the triggers of migration 0002, bump_change_marker).
 CHANGE_CHANNEL = "cronadmin_changes"
+# NOTIFY channel of runs ended on a Celery worker: the leader reacts at once (jobs.dispatch).
+RUNS_CHANNEL = "cronadmin_runs"
 
 
 class ChangeMarker(models.Model):
@@ -398,6 +409,14 @@ class Run(models.Model):
     host = models.CharField(max_length=255, blank=True)
     pid = models.PositiveIntegerField(null=True, blank=True)
 
+    # Runs on Celery workers (jobs.dispatch): the message's id, which only the worker that claims
+    # the row with it may write under; where it ran; its supervisor's last sign of life.
+    queue = models.CharField(max_length=100, blank=True, default="", db_default="")
+    dispatch_token = models.CharField(max_length=64, blank=True, default="", db_default="")
+    published_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=255, blank=True, default="", db_default="")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
     exit_code = models.IntegerField(null=True, blank=True)
     http_status = models.PositiveSmallIntegerField(null=True, blank=True)
     output = models.TextField(blank=True)
@@ -416,6 +435,7 @@ class Run(models.Model):
         indexes = [
             models.Index(fields=["job", "-scheduled_for"], name="run_job_newest"),
             models.Index(fields=["state", "scheduled_for"], name="run_state"),
+            models.Index(fields=["state"], condition=~Q(dispatch_token=""), name="run_dispatched"),
         ]
 
     def __str__(self) -> str:
@@ -691,3 +711,28 @@ class LiveTopic(models.Model):
 
     def __str__(self) -> str:
         return f"{self.topic} {self.version}"
+
+
+class CeleryWorker(models.Model):
+    """A Celery worker as it last reported itself (jobs.dispatch.worker_status)."""
+
+    name = models.CharField(max_length=255, unique=True)
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    queues = models.JSONField(default=list)
+    concurrency = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(default=now)
+    heartbeat_at = models.DateTimeField(default=now)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def is_online(self, at: datetime | None = None) -> bool:
+        if self.stopped_at is not None:
+            return False
+        bound = timedelta(seconds=3 * settings.CRONADMIN_CELERY_HEARTBEAT_SECONDS)
+        return (at or now()) - self.heartbeat_at <= bound

@@ -91,6 +91,19 @@ MESSAGES: dict[str, str] = {
     "scheduler_lost_unknown": gettext_noop(
         "The scheduler running it stopped before the run finished; its outcome is unknown."
     ),
+    # Runs on Celery workers (jobs.dispatch).
+    "worker_lost": gettext_noop(
+        "Worker lost: %(where)s, last heartbeat %(heartbeat)s UTC; its outcome is unknown."
+    ),
+    "no_worker": gettext_noop("No worker is serving queue %(queue)s."),
+    "worker_timed_out": gettext_noop(
+        "Stopped after its %(seconds)s s timeout; its processes were killed."
+    ),
+    "hard_limit": gettext_noop(
+        "Stopped by the worker's hard time limit (%(limit)s s); its process was killed."
+    ),
+    "child_died": gettext_noop("The worker process running it died (%(error)s)."),
+    "not_on_worker": gettext_noop("A %(kind)s job cannot run on a worker."),
     # What the work itself reported.
     "exit_code": gettext_noop("exit code %(code)s"),
     "killed_by_signal": gettext_noop("killed by signal %(signal)s"),
@@ -178,6 +191,16 @@ def reason(code: str, /, **params: Any) -> Reason:
 def exception_reason(exc: BaseException) -> Reason:
     """An exception of the job's own code (or of the machinery running it), named and quoted."""
     return reason("exception", type=type(exc).__name__, message=str(exc)[:480])
+
+
+def requested_cancel(code: str, params: Mapping[str, Any] | None, text: str) -> Reason:
+    """The reason a cancel request left on the row, for the run it stops."""
+    if code:
+        try:
+            return Reason(code, params or {})
+        except KeyError:
+            pass
+    return reason("message", message=text) if text else reason("cancelled_on_request")
 
 
 def render(code: str, params: Mapping[str, Any] | None, fallback: str = "") -> str:

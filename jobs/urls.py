@@ -4,6 +4,7 @@ from django.urls import path, reverse_lazy
 from jobs.views import (
     allowed_hosts,
     audit,
+    celery_workers,
     dashboard,
     executors,
     health,
@@ -92,6 +93,7 @@ urlpatterns = [
     path("runs/rerun-failed/", ledger.rerun_failed, name="rerun_failed"),
     path("audit/", audit.audit_log, name="audit_log"),
     path("executors/", executors.executor_list, name="executor_list"),
+    path("workers/", celery_workers.worker_list, name="celery_workers"),
     path("schedulers/", health.scheduler_list, name="scheduler_list"),
     path("settings/allowed-hosts/", allowed_hosts.allowed_hosts, name="allowed_hosts"),
     path(

@@ -97,3 +97,21 @@ def validate_emails(addresses: Any) -> None:
                 _("“%(address)s” is not a valid e-mail address.") % {"address": address},
                 code="invalid_email",
             ) from None
+
+
+QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+
+
+def validate_queue(name: str, *, kind: str) -> None:
+    """A Celery queue name; only task and shell runs can go to a worker."""
+    if not name:
+        return
+    if not QUEUE_NAME.match(name):
+        raise ValidationError(
+            _("A queue name is letters, digits and . _ : - (at most 100), e.g. reports."),
+            code="invalid_queue",
+        )
+    if kind == "http":
+        raise ValidationError(
+            _("HTTP jobs run in the scheduler; leave the queue empty."), code="queue_for_http"
+        )

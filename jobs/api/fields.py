@@ -62,6 +62,11 @@ JOB_FIELDS: dict[str, Field] = {
     "misfire_limit": Field("integer", minimum=0, maximum=INT16, help="For misfire `all`."),
     "labels": Field("labels", help="Text values by key."),
     "priority": Field("integer", minimum=-INT16 - 1, maximum=INT16),
+    "queue": Field(
+        "string",
+        max_length=100,
+        help="Celery queue for task and shell runs; empty: the scheduler's own pool.",
+    ),
     "notify_on": Field(
         "list",
         choices=tuple(Notification.Event.values),

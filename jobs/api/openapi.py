@@ -366,6 +366,13 @@ def paths() -> Schema:
                 {200: ref("SchedulerHealth"), 503: ref("SchedulerHealth")},
             )
         },
+        "/api/v1/workers": {
+            "get": operation(
+                "Celery workers: queues, runs in progress, last heartbeat, online or not",
+                "service",
+                {200: ref("CeleryWorkerList")},
+            )
+        },
         "/api/v1/ping": {
             "get": operation(
                 "Liveness: the web process answers",

@@ -191,6 +191,8 @@ def run_output(*, detail: bool) -> Schema:
         http_status=nullable(INTEGER),
         host=STRING,
         pid=nullable(INTEGER),
+        queue={**STRING, "description": "The Celery queue it went to; empty: run locally."},
+        worker={**STRING, "description": "The Celery worker that ran it (host and pid above)."},
         requested_by=nullable(STRING),
     )
     if detail:
@@ -393,6 +395,27 @@ def components() -> Schema:
                 "change_version": INTEGER,
                 "changed_at": nullable(INSTANT),
                 "nodes": {"type": "array", "items": ref("SchedulerNode")},
+            }
+        ),
+        "CeleryWorker": obj(
+            {
+                "name": STRING,
+                "host": STRING,
+                "pid": INTEGER,
+                "queues": {"type": "array", "items": STRING},
+                "concurrency": INTEGER,
+                "online": {"type": "boolean"},
+                "runs_in_progress": INTEGER,
+                "started_at": INSTANT,
+                "heartbeat_at": INSTANT,
+                "stopped_at": nullable(INSTANT),
+            }
+        ),
+        "CeleryWorkerList": obj(
+            {
+                "enabled": {"type": "boolean"},
+                "results": {"type": "array", "items": ref("CeleryWorker")},
+                "count": INTEGER,
             }
         ),
         "CronJob": obj(

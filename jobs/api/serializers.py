@@ -268,6 +268,7 @@ def job_json(job: Job, *, last_run: Run | None, now: datetime | None = None) -> 
         "misfire_limit": job.misfire_limit,
         "labels": job.labels,
         "priority": job.priority,
+        "queue": job.queue,
         **job_chains(job),
         "notify_on": job.notify_on,
         "notify_emails": job.notify_emails,
@@ -348,6 +349,9 @@ def run_json(run: Run, *, detail: bool = False) -> dict[str, Any]:
         "http_status": run.http_status,
         "host": run.host,
         "pid": run.pid,
+        # Runs on Celery workers: the queue and the worker (its host and pid are those above).
+        "queue": run.queue,
+        "worker": run.worker,
         "requested_by": run.requested_by.get_username() if run.requested_by else None,
     }
     if detail:

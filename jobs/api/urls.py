@@ -2,7 +2,17 @@
 
 from django.urls import path, re_path
 
-from jobs.api import allowed_hosts, docs, executors, ledger, schedulers, transfer, trials, views
+from jobs.api import (
+    allowed_hosts,
+    celery_workers,
+    docs,
+    executors,
+    ledger,
+    schedulers,
+    transfer,
+    trials,
+    views,
+)
 
 app_name = "api"
 urlpatterns = [
@@ -44,6 +54,7 @@ urlpatterns = [
     path("schedulers", schedulers.schedulers, name="schedulers"),
     path("allowed-hosts", allowed_hosts.allowed_hosts, name="allowed_hosts"),
     path("allowed-hosts/<int:entry_id>", allowed_hosts.allowed_host_item, name="allowed_host"),
+    path("workers", celery_workers.workers, name="celery_workers"),
     path("openapi.json", docs.schema, name="openapi"),
     path("docs", docs.docs, name="docs"),
     path("docs/assets/<str:name>", docs.docs_asset, name="docs_asset"),

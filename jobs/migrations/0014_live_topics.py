@@ -14,7 +14,7 @@ def uninstall(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("jobs", "0010_notifications_retention")]
+    dependencies = [("jobs", "0013_celery_dispatch")]
 
     operations = [
         migrations.CreateModel(

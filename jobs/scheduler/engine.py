@@ -21,8 +21,9 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from jobs import notifications
+from jobs.dispatch.leader import CAPACITY, Dispatch, Dispatcher, time_limit
 from jobs.models import Executor, Job, Run
-from jobs.run_reasons import Reason, reason
+from jobs.run_reasons import Reason, reason, requested_cancel
 from jobs.scheduler import run_metrics
 from jobs.scheduler.chains import create_chained_runs
 from jobs.scheduler.node import LeaseLost, fence
@@ -115,6 +116,12 @@ class Engine:
         self.specs: dict[int, JobSpec] = {}
         self.wake = threading.Event()
         self.pools = WorkerPools(on_complete=self.complete)
+        # Runs of jobs with a queue go to Celery workers when a broker is configured.
+        self.dispatcher: Dispatcher | None = None
+        if settings.CRONADMIN_CELERY_BROKER_URL:
+            self.dispatcher = Dispatcher()
+        # Dispatched in the current transaction: published once it has committed.
+        self._to_publish: list[Dispatch] = []
         self._lock = threading.Lock()
         self._slots: list[Slot] = []
         self._completions: list[Completion] = []
@@ -124,7 +131,7 @@ class Engine:
 
         self.active: dict[int, ActiveRun] = {}
         self.active_by_job: dict[int, set[int]] = defaultdict(set)
-        self.ready: dict[str, list[Pending]] = {"process": [], "thread": []}
+        self.ready: dict[str, list[Pending]] = {"process": [], "thread": [], "celery": []}
         self.ready_by_job: dict[int, int] = defaultdict(int)
         self.waiting: dict[int, deque[Pending]] = defaultdict(deque)
         self.delayed: list[tuple[datetime, int, Pending]] = []
@@ -153,6 +160,12 @@ class Engine:
             self._completions.append(completion)
         self.wake.set()
 
+    def remote_run_ended(self) -> None:
+        """A worker wrote a run's outcome (PostgreSQL NOTIFY): look at once."""
+        if self.dispatcher is not None:
+            self.dispatcher.wake.set()
+            self.wake.set()
+
     def request_poll(self) -> None:
         with self._lock:
             self._poll_requested = True
@@ -178,10 +191,12 @@ class Engine:
     def _sleep_time(self) -> float:
         if self._backoff:
             return self._backoff
+        # Runs on workers are looked at twice a second even when no NOTIFY wakes the engine.
+        ceiling = 0.5 if self.dispatcher is not None else 1.0
         if self.delayed:
             due = (self.delayed[0][0] - timezone.now()).total_seconds()
-            return max(0.0, min(due, 1.0))
-        return 1.0
+            return max(0.0, min(due, ceiling))
+        return ceiling
 
     def step(self) -> None:
         with self._lock:
@@ -191,17 +206,22 @@ class Engine:
             specs_changed, self._specs_changed = self._specs_changed, False
         if specs_changed:
             self.cancel_runs_of_deleted_jobs()
+        sweep = self.dispatcher is not None and self.dispatcher.sweep_due()
+        if self.dispatcher is not None and self.dispatcher.finished_due():
+            completions += self._remote_completions()
         for completion in completions:
             # Counted once: a completion put back after a failed write finds no active run.
             run_metrics.observe(completion, self.active.get(completion.run_id))
             self._forget_active(completion.run_id, completion.job_id)
         if self.lease_lost is not None:
             return
-        if not (slots or completions or poll or self._has_startable()):
+        if not (slots or completions or poll or sweep or self._has_startable()):
             return
         try:
             with transaction.atomic():
                 fence(self.node_id, self.term)
+                if sweep:
+                    self._sweep_remote()
                 self._record_completions(completions)
                 claimed = self._claim(slots) if self.accepting else []
                 if poll and self.accepting:
@@ -218,9 +238,11 @@ class Engine:
             logger.critical("%s; stopping", exc)
             self.lease_lost = exc
             self.accepting = False
+            self._to_publish = []
             return
         except DatabaseError as exc:
             self._on_db_error(exc)
+            self._forget_unpublished()
             with self._lock:
                 self._slots[:0] = slots
                 self._completions[:0] = completions
@@ -236,6 +258,10 @@ class Engine:
         for pending, active in starts:
             spec = self.specs.get(pending.job_id)
             self.pools.start(active, spec.params() if spec else {})
+        if self._to_publish and self.dispatcher is not None:
+            # Committed first, published second: a message always finds its queued row.
+            self.dispatcher.publisher.hand_over(self._to_publish)
+            self._to_publish = []
 
     # --- database errors: retried with backoff, logged once per incident ---------------------
 
@@ -316,7 +342,13 @@ class Engine:
                     ],
                 )
         retry_states = (Run.State.FAILED, Run.State.TIMED_OUT)
-        to_retry = [c for c in completions if c.state in retry_states]
+        # A run whose worker was lost is retried like a failure; a local one interrupted by a
+        # stopping scheduler is not (its outcome is unknown and nobody is left to retry it).
+        to_retry = [
+            c
+            for c in completions
+            if c.state in retry_states or (c.remote and c.state == Run.State.INTERRUPTED)
+        ]
         if to_retry:
             self._schedule_retries(to_retry)
         self._start_chains(completions)
@@ -503,17 +535,20 @@ class Engine:
     def _pick_up_requests(self, exclude: set[int]) -> list[Pending]:
         """Claim runs asked for elsewhere (run now, the API) and those left queued by a restart."""
         mine = set(self.active) | self._known_pending_ids() | exclude
+        # Runs handed to Celery are the dispatcher's; with Celery turned off they run here (a late
+        # message then finds them taken: the claim wants them queued).
+        local = {"dispatch_token": ""} if self.dispatcher is not None else {}
         rows = list(
-            Run.objects.filter(state=Run.State.QUEUED)
+            Run.objects.filter(state=Run.State.QUEUED, **local)
             .exclude(node_id=self.node_id)
             .values_list(*REQUEST_FIELDS)
             .order_by("created_at")[:1000]
         )
         rows += [
             r
-            for r in Run.objects.filter(state=Run.State.QUEUED, node_id=self.node_id).values_list(
-                *REQUEST_FIELDS
-            )
+            for r in Run.objects.filter(
+                state=Run.State.QUEUED, node_id=self.node_id, **local
+            ).values_list(*REQUEST_FIELDS)
             if r[0] not in mine
         ]
         # A run asked for right after an edit must run the edited definition. Its row names the
@@ -557,8 +592,9 @@ class Engine:
         ).values_list("id", "reason_code", "reason_params", "reason")
         for run_id, code, params, text in requested:
             active = self.active.get(run_id)
-            if active:
-                active.cancel(_requested_cancel(code, params, text))
+            # A worker's supervisor reads the request from the row itself.
+            if active and active.pool != "celery":
+                active.cancel(requested_cancel(code, params, text))
 
     def _known_pending_ids(self) -> set[int]:
         ids = {p.run_id for heap in self.ready.values() for _, p in heap}
@@ -573,7 +609,7 @@ class Engine:
 
     def _push_ready(self, pending: Pending) -> None:
         spec = self.specs.get(pending.job_id)
-        pool = self.pools.pool_of(spec.kind if spec else Job.Kind.TASK)
+        pool = self._pool_of(spec)
         heapq.heappush(self.ready[pool], (pending.sort_key, pending))
         self.ready_by_job[pending.job_id] += 1
 
@@ -594,7 +630,11 @@ class Engine:
                 line.append(pending)
             elif spec.overlap == Job.Overlap.REPLACE:
                 for run_id in list(self.active_by_job[pending.job_id]):
-                    self.active[run_id].cancel(reason("overlap_replaced", run=pending.run_id))
+                    replaced = reason("overlap_replaced", run=pending.run_id)
+                    if self.active[run_id].pool == "celery" and self.dispatcher is not None:
+                        self.dispatcher.cancel(run_id, replaced)
+                    else:
+                        self.active[run_id].cancel(replaced)
                 self._push_ready(pending)
             elif spec.overlap == Job.Overlap.QUEUE and not line:
                 line.append(pending)
@@ -624,8 +664,15 @@ class Engine:
             return True
         return any(heap and self._free(pool) > 0 for pool, heap in self.ready.items())
 
+    def _pool_of(self, spec: JobSpec | None) -> str:
+        if spec is not None and spec.queue and self.dispatcher is not None:
+            return "celery"
+        return self.pools.pool_of(spec.kind if spec else Job.Kind.TASK)
+
     def _free(self, pool: str) -> int:
-        used = sum(1 for a in self.active.values() if self.pools.pool_of(a.kind) == pool)
+        if pool == "celery":
+            return CAPACITY
+        used = sum(1 for a in self.active.values() if a.pool == pool)
         return self.pools.capacity(pool) - used
 
     def _select_starts(self) -> list[tuple[Pending, ActiveRun]]:
@@ -636,7 +683,7 @@ class Engine:
         chosen: list[Pending] = []
         for pool, heap in self.ready.items():
             free = self._free(pool)
-            capacity = self.pools.capacity(pool)
+            capacity = self.pools.capacity(pool) if pool != "celery" else 0
             if pool == "process" and len(heap) >= free + 2 * capacity:
                 # A deep backlog of tasks: hand each worker one more run in advance so it never
                 # idles waiting for this loop. The heap order (priority) still decides which.
@@ -648,7 +695,12 @@ class Engine:
                 free -= 1
         if not chosen:
             return []
-        startable = self._mark_running([p.run_id for p in chosen], now)
+        remote = [p for p in chosen if self._pool_of(self.specs.get(p.job_id)) == "celery"]
+        if remote:
+            self._dispatch(remote)
+            sent = {p.run_id for p in remote}
+            chosen = [p for p in chosen if p.run_id not in sent]
+        startable = self._mark_running([p.run_id for p in chosen], now) if chosen else set()
         starts = []
         for pending in chosen:
             spec = self.specs.get(pending.job_id)
@@ -662,11 +714,72 @@ class Engine:
                 first_run_id=pending.first_run_id,
                 scheduled_for=pending.scheduled_for,
                 timeout=spec.timeout,
+                pool=self.pools.pool_of(spec.kind),
             )
             self.active[pending.run_id] = active
             self.active_by_job[pending.job_id].add(pending.run_id)
             starts.append((pending, active))
         return starts
+
+    # --- runs on Celery workers (jobs.dispatch) ----------------------------------------------
+
+    def _dispatch(self, chosen: list[Pending]) -> None:
+        assert self.dispatcher is not None
+        tokens = self.dispatcher.mark_dispatched([p.run_id for p in chosen], next(self._batch_ids))
+        queues: dict[str, list[int]] = defaultdict(list)
+        for pending in chosen:
+            spec = self.specs.get(pending.job_id)
+            token = tokens.get(pending.run_id)
+            if token is None or spec is None:
+                continue
+            queues[spec.queue].append(pending.run_id)
+            self._track_remote(
+                pending.run_id, pending.job_id, pending.attempt, pending.scheduled_for
+            )
+            self._to_publish.append(
+                Dispatch(pending.run_id, token, spec.queue, time_limit(spec.timeout))
+            )
+        for name, ids in queues.items():
+            Run.objects.filter(id__in=ids).update(queue=name, node_id=self.node_id, term=self.term)
+
+    def _track_remote(
+        self, run_id: int, job_id: int, attempt: int = 1, scheduled_for: datetime | None = None
+    ) -> None:
+        spec = self.specs.get(job_id)
+        self.active[run_id] = ActiveRun(
+            run_id=run_id,
+            job_id=job_id,
+            kind=spec.kind if spec else Job.Kind.TASK,
+            attempt=attempt,
+            first_run_id=run_id,
+            scheduled_for=scheduled_for or timezone.now(),
+            timeout=spec.timeout if spec else 0,
+            pool="celery",
+        )
+        self.active_by_job[job_id].add(run_id)
+
+    def _remote_completions(self) -> list[Completion]:
+        assert self.dispatcher is not None
+        ids = [run_id for run_id, a in self.active.items() if a.pool == "celery"]
+        try:
+            return self.dispatcher.finished(ids)
+        except DatabaseError:
+            connection.close()
+            return []
+
+    def _sweep_remote(self) -> None:
+        assert self.dispatcher is not None
+        known = {run_id for run_id, a in self.active.items() if a.pool == "celery"}
+        for run_id, job_id, _state in self.dispatcher.sweep(known):
+            # Left in flight by an earlier leader: tracked for overlap and outcomes from now.
+            self._track_remote(run_id, job_id)
+
+    def _forget_unpublished(self) -> None:
+        for item in self._to_publish:
+            active = self.active.pop(item.run_id, None)
+            if active is not None:
+                self.active_by_job[active.job_id].discard(item.run_id)
+        self._to_publish = []
 
     def _mark_running(self, run_ids: list[int], now: datetime) -> set[int]:
         # The web may have cancelled a queued run, or the job may be gone: only rows still queued
@@ -687,7 +800,7 @@ class Engine:
         return started
 
     def _rebuild_queues(self) -> None:
-        self.ready = {"process": [], "thread": []}
+        self.ready = {"process": [], "thread": [], "celery": []}
         self.ready_by_job = defaultdict(int)
         self.waiting = defaultdict(deque)
         self.delayed = []
@@ -708,20 +821,23 @@ class Engine:
         self.accepting = False
         # A fenced engine cannot record outcomes any more: no point letting runs finish.
         deadline = time.monotonic() + (0 if self.lease_lost else grace)
-        while self.active and time.monotonic() < deadline:
+        while self._local_active() and time.monotonic() < deadline:
             self.wake.wait(0.1)
             self.wake.clear()
             self.step()
-        for active in list(self.active.values()):
+        for active in self._local_active():
             active.cancel(stop_reason, state=Run.State.INTERRUPTED)
         # Killed workers report back quickly; wait a little for their rows to be written.
         deadline = time.monotonic() + 5
-        while self.active and time.monotonic() < deadline:
+        while self._local_active() and time.monotonic() < deadline:
             self.wake.wait(0.1)
             self.wake.clear()
             self.step()
         self.step()
         self.pools.shutdown()
+        if self.dispatcher is not None:
+            # Runs on workers go on; the next leader watches over them.
+            self.dispatcher.shutdown()
         # Claimed runs that never started go back to the queue for the next scheduler.
         unstarted = self._known_pending_ids()
         if unstarted and self.lease_lost is None:
@@ -730,8 +846,11 @@ class Engine:
             except DatabaseError:
                 logger.warning("could not release %d queued run(s)", len(unstarted))
 
+    def _local_active(self) -> list[ActiveRun]:
+        return [a for a in self.active.values() if a.pool != "celery"]
+
     def running_count(self) -> int:
-        return len(self.active)
+        return len(self._local_active())
 
     def waiting_summary(self) -> dict[str, int]:
         return {
@@ -747,13 +866,3 @@ def _overlap_reason(code: str, value: int | None) -> Reason:
     if code == "overlap_previous_run":
         return reason(code, run=value)
     return reason(code)
-
-
-def _requested_cancel(code: str, params: dict | None, text: str) -> Reason:
-    """The reason a cancel request left on the row, for the run it stops."""
-    if code:
-        try:
-            return Reason(code, params or {})
-        except KeyError:
-            pass
-    return reason("message", message=text) if text else reason("cancelled_on_request")

@@ -6,17 +6,25 @@ a notification sent while the listener reconnects is lost); this only makes the 
 
 import logging
 import threading
+from collections.abc import Callable
 
 from django.db import connections
 
-from jobs.models import CHANGE_CHANNEL
+from jobs.models import CHANGE_CHANNEL, RUNS_CHANNEL
 
 logger = logging.getLogger("jobs.scheduler")
 
 
 class ChangeListener:
-    def __init__(self, wake: threading.Event, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        wake: threading.Event,
+        stop: threading.Event,
+        run_ended: Callable[[], None] | None = None,
+    ) -> None:
         self.wake = wake
+        # Called when a Celery worker wrote a run's outcome (jobs.dispatch.worker).
+        self.run_ended = run_ended
         self.stop = stop
         self.listening = threading.Event()
 
@@ -42,9 +50,14 @@ class ChangeListener:
         params.pop("context", None)
         with psycopg.connect(**params, autocommit=True, connect_timeout=5) as conn:
             conn.execute(f"LISTEN {CHANGE_CHANNEL}")
+            if self.run_ended is not None:
+                conn.execute(f"LISTEN {RUNS_CHANNEL}")
             self.listening.set()
             # Anything committed before LISTEN took effect is found by the next marker poll.
             self.wake.set()
             while not self.stop.is_set():
-                for _notify in conn.notifies(timeout=1.0, stop_after=1):
-                    self.wake.set()
+                for notify in conn.notifies(timeout=1.0, stop_after=1):
+                    if notify.channel == RUNS_CHANNEL and self.run_ended is not None:
+                        self.run_ended()
+                    else:
+                        self.wake.set()

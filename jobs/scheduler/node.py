@@ -177,7 +177,8 @@ def recover_after_crash(node: SchedulerNode, term: int) -> int:
     fence(node.pk, term)
     now = timezone.now()
     count = 0
-    stale = Run.objects.filter(state=Run.State.RUNNING).exclude(node=node)
+    # Runs on Celery workers go on without a scheduler; the leader's sweep watches over them.
+    stale = Run.objects.filter(state=Run.State.RUNNING, dispatch_token="").exclude(node=node)
     for node_id in set(stale.values_list("node_id", flat=True)):
         old = SchedulerNode.objects.filter(pk=node_id).first()
         why = reason("scheduler_lost", host=old.host) if old else reason("scheduler_lost_unknown")

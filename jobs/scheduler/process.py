@@ -127,7 +127,8 @@ class SchedulerProcess:
         ]
         if connection.vendor == "postgresql" and settings.CRONADMIN_PG_LISTEN:
             # Not among the watched threads: scheduling goes on by polling if LISTEN cannot work.
-            listener = ChangeListener(self.changed, self.stop)
+            run_ended = self.engine.remote_run_ended if self.engine.dispatcher else None
+            listener = ChangeListener(self.changed, self.stop, run_ended)
             threading.Thread(target=listener.run, name="listen", daemon=True).start()
         for thread in threads:
             thread.start()

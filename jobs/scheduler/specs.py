@@ -38,6 +38,8 @@ class JobSpec:
     # The self-registering executor that owns this job, if any: its slots are skipped while the
     # executor is offline (see Engine._offline_executors).
     executor_id: int | None = None
+    # The Celery queue its task and shell runs go to (jobs.dispatch); empty: the local pools.
+    queue: str = ""
     # Whether anyone wants messages about its runs: only then are they handed to the notifier,
     # so a thousand quiet successes a second cost it nothing.
     notifies: bool = False
@@ -71,6 +73,7 @@ class JobSpec:
             retry_backoff=job.retry_backoff,
             retry_backoff_seconds=job.retry_backoff_seconds,
             executor_id=job.executor_id,
+            queue=job.queue if job.kind != Job.Kind.HTTP else "",
             notifies=bool(job.notify_on and job.notify_targets()),
             # Annotated by load_specs; a job read some other way is assumed to start others.
             starts_jobs=getattr(job, "starts_jobs", True),

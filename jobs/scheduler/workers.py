@@ -48,6 +48,8 @@ class Completion:
     # When the worker really began (a run handed over in advance waits for its worker first).
     started_at: datetime | None = None
     finished_at: datetime = field(default_factory=timezone.now)
+    # Ended on a Celery worker, which wrote the row itself (jobs.dispatch).
+    remote: bool = False
 
 
 @dataclass
@@ -67,6 +69,8 @@ class ActiveRun:
     redacted: list[str] = field(default_factory=list)
     # When the engine handed the run over: its start when the worker does not report one.
     started_at: datetime = field(default_factory=timezone.now)
+    # "process" or "thread" (the pools here), or "celery": on a worker (jobs.dispatch).
+    pool: str = ""
 
     def cancel(self, why: Reason, state: str = Run.State.CANCELLED) -> None:
         if self.cancel_event.is_set():

@@ -36,7 +36,8 @@ EXECUTOR_JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
 EXECUTOR_JOB_FIELDS = tuple(
     name
     for name in DEFINITION_FIELDS
-    if name not in ("name", "kind", "config", "schedule", "labels")
+    # Executors own HTTP jobs, which never go to a Celery queue.
+    if name not in ("name", "kind", "config", "schedule", "labels", "queue")
     and name not in NOTIFY_FIELDS + RETENTION_FIELDS
 )
 EXECUTOR_HTTP_DEFAULTS: dict[str, Any] = {

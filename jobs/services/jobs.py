@@ -52,6 +52,7 @@ DEFINITION_FIELDS = (
     "misfire_limit",
     "labels",
     "priority",
+    "queue",
     *NOTIFY_FIELDS,
     *RETENTION_FIELDS,
 )

@@ -169,7 +169,16 @@ def _detail_context(
         "links": selectors.job_links(job),
         # Viewers read everything but secrets: header values that look secret stay masked.
         "masked_headers": mask_headers(headers),
+        "queue_unserved": _queue_unserved(job),
     }
+
+
+def _queue_unserved(job: Job) -> bool:
+    from jobs.dispatch.overview import celery_enabled, queue_is_served
+
+    if not job.queue or job.kind == Job.Kind.HTTP or not celery_enabled():
+        return False
+    return not queue_is_served(job.queue)
 
 
 @require_GET

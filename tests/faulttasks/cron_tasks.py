@@ -61,3 +61,40 @@ def print_bytes(total: int, line: int) -> None:
     text = "x" * (line - 1)
     for _ in range(total // line):
         print(text)
+
+
+@task("faults.side_effect")
+def side_effect(marker: str, seconds: float = 0.0) -> None:
+    """Leave one row per execution (an audit entry named `marker`), then take `seconds`."""
+    from jobs.models import AuditEvent
+
+    AuditEvent.objects.create(actor_name="side-effect", action="create", object_repr=marker)
+    print(f"side effect {marker} in process {os.getpid()}", flush=True)
+    time.sleep(seconds)
+
+
+@task("faults.raise_error")
+def raise_error() -> None:
+    raise RuntimeError("this task always fails")
+
+
+@task("faults.child_sleep")
+def child_sleep(marker: str) -> None:
+    """Start a `sleep` grandchild (through a shell) and wait for it."""
+    subprocess.run(["/bin/sh", "-c", f"sleep 300 # {marker}"], check=False)
+
+
+@task("faults.hold_gil")
+def hold_gil() -> None:
+    """One C call that never releases the GIL: no other thread of the process runs."""
+    import re
+
+    re.match(r"(a+)+$", "a" * 64 + "b")
+
+
+@task("faults.spin")
+def spin(iterations: int = 2_000_000) -> None:
+    """CPU-bound work of a fixed size."""
+    total = 0
+    for i in range(iterations):
+        total += i * i
