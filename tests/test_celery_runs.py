@@ -454,7 +454,9 @@ def test_overlap_queue_one_holds_the_next_run_until_the_worker_ends_the_first(cl
     assert second.started_at >= first.finished_at
 
 
-def test_a_failed_celery_run_sends_its_notification(cluster, receiver):
+def test_a_failed_celery_run_sends_its_notification(cluster, receiver, settings):
+    # The receiver listens on 127.0.0.1: saving the job needs it allowed, as for the scheduler.
+    settings.CRONADMIN_HTTP_ALLOWED_HOSTS = ["127.0.0.1"]
     cluster.worker()
     cluster.scheduler(CRONADMIN_HTTP_ALLOWED_HOSTS="127.0.0.1")
     job = cluster.job(
