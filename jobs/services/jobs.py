@@ -5,6 +5,7 @@ triggers bump it for writes to the jobs table, and run requests bump it explicit
 scheduler sees the change on its next poll.
 """
 
+import copy
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -209,13 +210,41 @@ def job_update(*, actor: Actor, job: Job, **changes: Any) -> Job:
     return job
 
 
-@transaction.atomic
-def job_pause(*, actor: Actor, job: Job, until: datetime | None = None, note: str = "") -> Job:
-    require(actor, "operate")
+def job_check(*, actor: Actor, job: Job | None, **fields: Any) -> Job:
+    """The job that job_create (`job` None) or job_update would save with `fields`, checked as
+    they check it and left unsaved, without its links (they name jobs that may not exist yet).
+
+    Reads only: an import plan calls this for every job in a file without taking a write lock.
+    """
+    unknown = set(fields) - set(DEFINITION_FIELDS)
+    if unknown:
+        raise TypeError(f"job_check() got unknown fields: {', '.join(sorted(unknown))}")
+    if job is None:
+        require(actor, "edit", kind=fields.get("kind"))
+        candidate = Job(timezone="UTC")
+    else:
+        require(actor, "edit", kind=job.kind)
+        require(actor, "edit", kind=fields.get("kind", job.kind))
+        candidate = copy.copy(job)
+    for name, value in fields.items():
+        setattr(candidate, name, value)
+    candidate.full_clean()
+    previous = job.config if job is not None else None
+    candidate.config = kinds.seal_config(candidate.kind, candidate.config, previous)
+    return candidate
+
+
+def job_pause_check(*, until: datetime | None, note: str) -> None:
     if until is not None and until <= timezone.now():
         raise ValidationError({"until": _("“Paused until” must be in the future.")})
     if len(note) > 500:
         raise ValidationError({"note": _("Keep the note under 500 characters.")})
+
+
+@transaction.atomic
+def job_pause(*, actor: Actor, job: Job, until: datetime | None = None, note: str = "") -> Job:
+    require(actor, "operate")
+    job_pause_check(until=until, note=note)
     job = Job.objects.select_for_update().get(pk=job.pk)
     job.state = Job.State.PAUSED
     job.paused_until = until

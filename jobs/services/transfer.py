@@ -30,15 +30,17 @@ from jobs import job_files
 from jobs.audit import SECRET_MASK, diff, masked_definition, unmask_headers
 from jobs.job_files import LineMap
 from jobs.models import Job
-from jobs.permissions import require
-from jobs.services.chains import CHAIN_FIELDS
+from jobs.permissions import can, require
+from jobs.services.chains import CHAIN_FIELDS, MAX_LINKS_PER_EVENT
 from jobs.services.jobs import (
     DEFINITION_FIELDS,
     Actor,
+    job_check,
     job_create,
     job_definition,
     job_delete,
     job_pause,
+    job_pause_check,
     job_resume,
     job_update,
 )
@@ -152,9 +154,11 @@ def _by_name(definition: dict[str, Any], names: dict[int, str]) -> dict[str, Any
 # --- import --------------------------------------------------------------------------------------
 
 
-def _fingerprint() -> str:
+def _fingerprint(*, lock: bool = False) -> str:
     """Changes whenever a job is added, removed, edited, paused or resumed."""
-    rows = Job.objects.select_for_update().order_by("pk")
+    rows = Job.objects.order_by("pk")
+    if lock:
+        rows = rows.select_for_update()
     values = rows.values_list("pk", "name", "version", "state", "paused_until", "pause_note")
     return hashlib.sha256(repr(list(values)).encode()).hexdigest()[:32]
 
@@ -162,17 +166,15 @@ def _fingerprint() -> str:
 def jobs_import_plan(
     *, actor: Actor, text: str, fmt: str, delete_missing: bool = False
 ) -> ImportPlan:
-    """What importing `text` would do, job by job. Nothing is kept."""
+    """What importing `text` would do, job by job; every problem of the file at once.
+
+    Reads only, outside any transaction: the scheduler and other writers never wait for a plan.
+    """
     require(actor, "edit")
     entries = read_entries(text, fmt)
-    with transaction.atomic():
-        fingerprint = _fingerprint()
-        planned = _import(actor, entries, delete_missing)
-        transaction.set_rollback(True)
-    return ImportPlan(planned, fingerprint, delete_missing, applied=False)
+    return _plan(actor, entries, delete_missing).plan
 
 
-@transaction.atomic
 def jobs_import_apply(
     *,
     actor: Actor,
@@ -181,66 +183,157 @@ def jobs_import_apply(
     delete_missing: bool = False,
     fingerprint: str | None = None,
 ) -> ImportPlan:
-    """Import `text` in one transaction; with `fingerprint`, only if no job changed since."""
+    """Import `text` in one transaction; with `fingerprint`, only if no job changed since.
+
+    The plan is made first, outside the transaction; the transaction only checks that no job
+    changed meanwhile and saves what the plan changes, through the services (which check it
+    all again).
+    """
     require(actor, "edit")
     entries = read_entries(text, fmt)
-    if fingerprint is not None and fingerprint != _fingerprint():
-        raise ValidationError(
-            _(
-                "The jobs have changed since this plan was made. Check the new plan and "
-                "confirm again."
-            ),
-            code="conflict",
-        )
-    planned = _import(actor, entries, delete_missing)
-    return ImportPlan(planned, _fingerprint(), delete_missing, applied=True)
+    planned = _plan(actor, entries, delete_missing)
+    if fingerprint is not None and fingerprint != planned.plan.fingerprint:
+        raise _conflict()
+    with transaction.atomic():
+        if _fingerprint(lock=True) != planned.plan.fingerprint:
+            raise _conflict()
+        _write(actor, planned)
+        after = _fingerprint()
+    plan = planned.plan
+    return ImportPlan(plan.jobs, after, delete_missing, applied=True)
 
 
-def _import(actor: Actor, entries: list[Entry], delete_missing: bool) -> list[PlannedJob]:
+def _conflict() -> ValidationError:
+    return ValidationError(
+        _("The jobs have changed since this plan was made. Check the new plan and confirm again."),
+        code="conflict",
+    )
+
+
+@dataclass(frozen=True)
+class _Planned:
+    plan: ImportPlan
+    ordered: list[Entry]  # the entries to save, each after the jobs it starts
+    existing: dict[str, Job]
+    definitions: dict[str, dict[str, Any]]
+
+
+def _plan(actor: Actor, entries: list[Entry], delete_missing: bool) -> _Planned:
+    # The fingerprint first: a job changed while the plan reads is then a conflict at apply.
+    fingerprint = _fingerprint()
     existing = {job.name: job for job in Job.objects.prefetch_related("downstream_links")}
     names = {job.pk: name for name, job in existing.items()}
-    before = {
-        entry.name: (_by_name(job_definition(job), names), _state(job))
-        for entry in entries
-        if (job := existing.get(entry.name)) is not None
-    }
-    ordered, cyclic = _link_order(entries, _link_graph(entries, existing, names, delete_missing))
-    saved = dict(existing)
-    for entry in ordered:
-        links = _link_ids(entry, saved)
-        saved[entry.name] = _save_entry(actor, entry, saved.get(entry.name), links)
-    # Jobs on a cycle cannot each come after the jobs they start: they are saved without links,
-    # then linked, and the chains' own check refuses the link that closes the cycle.
-    for entry in cyclic:
-        no_links = {name: [] for name in CHAIN_FIELDS}
-        saved[entry.name] = _save_entry(actor, entry, saved.get(entry.name), no_links)
-    for entry in cyclic:
-        with _refused_at(entry):
-            links = _link_ids(entry, saved)
-            saved[entry.name] = job_update(actor=actor, job=saved[entry.name], **links)
-    names = {job.pk: name for name, job in saved.items()}
-    planned = [
-        _planned(entry, saved[entry.name], names, before.get(entry.name)) for entry in entries
-    ]
+    problems: list[JobFileError] = []
+    graph = _link_graph(entries, existing, names, delete_missing, problems)
+    ordered, cyclic = _link_order(entries, graph)
+    problems += _cycle_problems(cyclic, graph)
+    planned: list[PlannedJob] = []
+    definitions: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        job = existing.get(entry.name)
+        try:
+            definition = _definition(entry, job)
+            with _refused_at(entry):
+                checked = job_check(actor=actor, job=job, name=entry.name, **definition)
+                _check_state(entry.values)
+        except JobFileError as exc:
+            problems.append(exc)
+            continue
+        definitions[entry.name] = definition
+        before = (_by_name(job_definition(job), names), _state(job)) if job else None
+        planned.append(_planned(entry, checked, before))
     if delete_missing:
         in_file = {entry.name for entry in entries}
         for name, job in sorted(existing.items()):
-            if name not in in_file:
-                try:
-                    job_delete(actor=actor, job=job)
-                except PermissionDenied as exc:
-                    raise JobFileError(str(exc), job=name, code="forbidden") from None
-                planned.append(PlannedJob(name, "delete"))
-    return planned
+            if name in in_file:
+                continue
+            if not can(actor, "edit", kind=job.kind):
+                message = _("Only administrators may create or change shell jobs.")
+                problems.append(JobFileError(message, job=name, code="forbidden"))
+            planned.append(PlannedJob(name, "delete"))
+    if problems:
+        raise JobFileError.of(problems)
+    plan = ImportPlan(planned, fingerprint, delete_missing, applied=False)
+    return _Planned(plan, ordered, existing, definitions)
+
+
+def _write(actor: Actor, planned: _Planned) -> None:
+    actions = {job.name: job.action for job in planned.plan.jobs}
+    saved = dict(planned.existing)
+    for entry in planned.ordered:
+        if actions[entry.name] == "unchanged":
+            continue
+        links = _link_ids(entry, saved)
+        job = saved.get(entry.name)
+        with _refused_at(entry):
+            definition = planned.definitions[entry.name]
+            if job is None:
+                job = job_create(actor=actor, name=entry.name, **definition, **links)
+            else:
+                job = job_update(actor=actor, job=job, **definition, **links)
+            saved[entry.name] = _apply_state(actor, job, entry.values)
+    for job in planned.plan.of("delete"):
+        try:
+            job_delete(actor=actor, job=planned.existing[job.name])
+        except PermissionDenied as exc:
+            raise JobFileError(str(exc), job=job.name, code="forbidden") from None
+
+
+def _check_state(values: dict[str, Any]) -> None:
+    if values.get("state", Job.State.ACTIVE) != Job.State.ACTIVE:
+        job_pause_check(until=values.get("paused_until"), note=values.get("pause_note") or "")
+
+
+def _cycle_problems(cyclic: list[Entry], graph: dict[str, set[str]]) -> list[JobFileError]:
+    """Each cycle among the jobs _link_order left over, once, at the last of its jobs in the
+    file (the link that closes it); the message shows the path."""
+    problems = []
+    covered: set[str] = set()
+    for entry in reversed(cyclic):
+        if entry.name in covered:
+            continue
+        path = _path_to_cycle(entry.name, graph)
+        if path[-1] != entry.name:
+            continue  # it only leads to a cycle, which its own jobs report
+        covered.update(path)
+        field_name = next(
+            (name for name, targets in entry.links.items() if path[1] in targets), "on_success"
+        )
+        message = _(
+            "This would make a cycle: %(path)s. A job must not start itself, even through others."
+        ) % {"path": " → ".join(path)}
+        problems.append(
+            JobFileError(
+                message, line=entry.body.line_of(field_name), job=entry.name, field=field_name
+            )
+        )
+    return problems
+
+
+def _path_to_cycle(start: str, graph: dict[str, set[str]]) -> list[str]:
+    path, seen = [start], {start: 0}
+    while True:
+        following = sorted(graph.get(path[-1], ()))
+        # Every job left over starts at least one other job left over.
+        step = next((name for name in following if name in seen), None)
+        if step is not None:
+            return [*path, step]
+        step = following[0]
+        seen[step] = len(path)
+        path.append(step)
 
 
 def _link_graph(
-    entries: list[Entry], existing: dict[str, Job], names: dict[int, str], delete_missing: bool
+    entries: list[Entry],
+    existing: dict[str, Job],
+    names: dict[int, str],
+    delete_missing: bool,
+    problems: list[JobFileError],
 ) -> dict[str, set[str]]:
     """Which jobs each job starts once the file is imported, by name.
 
-    Refuses a name that no job will have. With `delete_missing`, that is every name not in the
-    file: the file would link to a job that it deletes.
+    Refuses (into `problems`) a name that no job will have. With `delete_missing`, that is every
+    name not in the file: the file would link to a job that it deletes.
     """
     in_file = {entry.name for entry in entries}
     graph: dict[str, set[str]] = {}
@@ -252,14 +345,37 @@ def _link_graph(
     for entry in entries:
         graph[entry.name] = set()
         for field_name, targets in entry.links.items():
-            for target in targets:
-                if target not in in_file and (delete_missing or target not in existing):
-                    raise JobFileError(
-                        _unknown_link(target, delete_missing and target in existing),
+            if len(targets) > MAX_LINKS_PER_EVENT:
+                problems.append(
+                    JobFileError(
+                        _("A job can start at most %(n)d jobs per event.")
+                        % {"n": MAX_LINKS_PER_EVENT},
                         line=entry.body.line_of(field_name),
                         job=entry.name,
                         field=field_name,
                     )
+                )
+            for target in targets:
+                if target == entry.name:
+                    problems.append(
+                        JobFileError(
+                            _("A job cannot start itself."),
+                            line=entry.body.line_of(field_name),
+                            job=entry.name,
+                            field=field_name,
+                        )
+                    )
+                    continue
+                if target not in in_file and (delete_missing or target not in existing):
+                    problems.append(
+                        JobFileError(
+                            _unknown_link(target, delete_missing and target in existing),
+                            line=entry.body.line_of(field_name),
+                            job=entry.name,
+                            field=field_name,
+                        )
+                    )
+                    continue
                 graph[entry.name].add(target)
     return graph
 
@@ -319,25 +435,15 @@ def _refused_at(entry: Entry) -> Iterator[None]:
         raise JobFileError(str(exc), line=entry.line, job=entry.name, code="forbidden") from None
 
 
-def _save_entry(actor: Actor, entry: Entry, job: Job | None, links: dict[str, list[int]]) -> Job:
-    definition = _definition(entry, job)
-    with _refused_at(entry):
-        if job is None:
-            job = job_create(actor=actor, name=entry.name, **definition, **links)
-        else:
-            job = job_update(actor=actor, job=job, **definition, **links)
-        return _apply_state(actor, job, entry.values)
-
-
 def _planned(
-    entry: Entry,
-    job: Job,
-    names: dict[int, str],
-    before: tuple[dict[str, Any], dict[str, Any]] | None,
+    entry: Entry, job: Job, before: tuple[dict[str, Any], dict[str, Any]] | None
 ) -> PlannedJob:
+    """What saving `entry` changes, from the checked, unsaved `job` it would become."""
     definition_before, state_before = before or ({}, NEW_JOB_STATE)
-    changes = diff(definition_before, _by_name(job_definition(job), names))
-    state_after = _state(job)
+    after = {name: value for name, value in job_definition(job).items() if name not in CHAIN_FIELDS}
+    after.update({name: targets for name, targets in entry.links.items() if targets})
+    changes = diff(definition_before, after)
+    state_after = _state_of(entry.values)
     for name in STATE_FIELDS:
         if state_before[name] != state_after[name]:
             changes[name] = [state_before[name], state_after[name]]
@@ -346,6 +452,18 @@ def _planned(
     else:
         action = "change" if changes else "unchanged"
     return PlannedJob(entry.name, action, dict(sorted(changes.items())), entry.line)
+
+
+def _state_of(values: dict[str, Any]) -> dict[str, Any]:
+    """The state an entry leaves its job in (resuming clears the pause's end and note)."""
+    if values.get("state", Job.State.ACTIVE) == Job.State.ACTIVE:
+        return dict(NEW_JOB_STATE)
+    until = values.get("paused_until")
+    return {
+        "state": values["state"],
+        "paused_until": until.isoformat() if until else None,
+        "pause_note": values.get("pause_note") or "",
+    }
 
 
 def _state(job: Job) -> dict[str, Any]:
@@ -414,6 +532,7 @@ def _config_line(entry: Entry, *keys: Any) -> int:
 
 
 def _entry_error(entry: Entry, exc: ValidationError) -> JobFileError:
+    """Every field the services refused, each at its line."""
     items = exc.error_dict.items() if hasattr(exc, "error_dict") else [(NON_FIELD_ERRORS, exc)]
     problems = []
     for key, errors in items:
@@ -421,15 +540,15 @@ def _entry_error(entry: Entry, exc: ValidationError) -> JobFileError:
         message = " ".join(m for error in error_list for m in error.messages)
         name = PAUSE_ERROR_FIELDS.get(key, key)
         if name == NON_FIELD_ERRORS:
-            problems.append((entry.line, None, message))
+            line, field_name = entry.line, None
         elif name in ENTRY_FIELDS or name == "name":
             line = entry.body.line_of(name) if name in entry.body else entry.line
-            problems.append((line, None if name == "name" else name, message))
+            field_name = None if name == "name" else name
         else:
             # The kind's settings report their own keys (`url`, `task`): they live in `config`.
-            problems.append((_config_line(entry, name), f"config.{name}", message))
-    line, field_name, message = min(problems, key=lambda problem: problem[0])
-    return JobFileError(message, line=line, job=entry.name, field=field_name)
+            line, field_name = _config_line(entry, name), f"config.{name}"
+        problems.append(JobFileError(message, line=line, job=entry.name, field=field_name))
+    return JobFileError.of(problems)
 
 
 __all__ = [
