@@ -54,9 +54,19 @@ def jobs_import(request: HttpRequest) -> HttpResponse:
                 actor=request.user, text=text, fmt=fmt, delete_missing=delete_missing
             )
     except JobFileError as exc:
-        message = exc.messages[0]
-        raise ApiError(422, "invalid_file", message, {exc.path: message}) from None
+        raise ApiError(422, "invalid_file", exc.messages[0], _problem_fields(exc)) from None
     return JsonResponse(plan.as_json())
+
+
+def _problem_fields(exc: JobFileError) -> dict[str, str]:
+    """Every problem of the file, by where it is; two at one place share its entry."""
+    fields: dict[str, str] = {}
+    for problem in exc.problems:
+        message = problem.messages[0]
+        fields[problem.path] = (
+            f"{fields[problem.path]} {message}" if problem.path in fields else message
+        )
+    return fields
 
 
 def _body_format(request: HttpRequest) -> str:

@@ -49,6 +49,7 @@ from jobs.services.transfer_file import (
     FILE_VERSION,
     STATE_FIELDS,
     Entry,
+    FileEntries,
     JobFileError,
     read_entries,
 )
@@ -171,8 +172,7 @@ def jobs_import_plan(
     Reads only, outside any transaction: the scheduler and other writers never wait for a plan.
     """
     require(actor, "edit")
-    entries = read_entries(text, fmt)
-    return _plan(actor, entries, delete_missing).plan
+    return _plan(actor, read_entries(text, fmt), delete_missing).plan
 
 
 def jobs_import_apply(
@@ -190,8 +190,7 @@ def jobs_import_apply(
     all again).
     """
     require(actor, "edit")
-    entries = read_entries(text, fmt)
-    planned = _plan(actor, entries, delete_missing)
+    planned = _plan(actor, read_entries(text, fmt), delete_missing)
     if fingerprint is not None and fingerprint != planned.plan.fingerprint:
         raise _conflict()
     with transaction.atomic():
@@ -218,13 +217,17 @@ class _Planned:
     definitions: dict[str, dict[str, Any]]
 
 
-def _plan(actor: Actor, entries: list[Entry], delete_missing: bool) -> _Planned:
+def _plan(actor: Actor, read: FileEntries, delete_missing: bool) -> _Planned:
     # The fingerprint first: a job changed while the plan reads is then a conflict at apply.
     fingerprint = _fingerprint()
     existing = {job.name: job for job in Job.objects.prefetch_related("downstream_links")}
     names = {job.pk: name for name, job in existing.items()}
-    problems: list[JobFileError] = []
-    graph = _link_graph(entries, existing, names, delete_missing, problems)
+    entries = read.entries
+    # The entries the file could not even read are refused; the others are checked all the same,
+    # so that every problem of the file is reported at once.
+    problems = list(read.problems)
+    _link_graph(read.partial, read.names, existing, names, delete_missing, problems)
+    graph = _link_graph(entries, read.names, existing, names, delete_missing, problems)
     ordered, cyclic = _link_order(entries, graph)
     problems += _cycle_problems(cyclic, graph)
     planned: list[PlannedJob] = []
@@ -243,9 +246,8 @@ def _plan(actor: Actor, entries: list[Entry], delete_missing: bool) -> _Planned:
         before = (_by_name(job_definition(job), names), _state(job)) if job else None
         planned.append(_planned(entry, checked, before))
     if delete_missing:
-        in_file = {entry.name for entry in entries}
         for name, job in sorted(existing.items()):
-            if name in in_file:
+            if name in read.names:
                 continue
             if not can(actor, "edit", kind=job.kind):
                 message = _("Only administrators may create or change shell jobs.")
@@ -314,7 +316,8 @@ def _path_to_cycle(start: str, graph: dict[str, set[str]]) -> list[str]:
     path, seen = [start], {start: 0}
     while True:
         following = sorted(graph.get(path[-1], ()))
-        # Every job left over starts at least one other job left over.
+        if not following:
+            return path  # not reached: every job left over starts another one left over
         step = next((name for name in following if name in seen), None)
         if step is not None:
             return [*path, step]
@@ -325,6 +328,7 @@ def _path_to_cycle(start: str, graph: dict[str, set[str]]) -> list[str]:
 
 def _link_graph(
     entries: list[Entry],
+    in_file: set[str],
     existing: dict[str, Job],
     names: dict[int, str],
     delete_missing: bool,
@@ -335,7 +339,7 @@ def _link_graph(
     Refuses (into `problems`) a name that no job will have. With `delete_missing`, that is every
     name not in the file: the file would link to a job that it deletes.
     """
-    in_file = {entry.name for entry in entries}
+    read_well = {entry.name for entry in entries}
     graph: dict[str, set[str]] = {}
     if not delete_missing:
         # The jobs the file leaves alone keep their links, which may lead back into the file.
@@ -376,7 +380,9 @@ def _link_graph(
                         )
                     )
                     continue
-                graph[entry.name].add(target)
+                if target in read_well or target not in in_file:
+                    # A job the file could not read is refused already: no link leads to it.
+                    graph[entry.name].add(target)
     return graph
 
 

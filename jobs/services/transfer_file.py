@@ -65,6 +65,8 @@ class JobFileError(ValidationError):
         self.field = field
         # Every problem found in the file, this one first (see `of`).
         self.problems: list[JobFileError] = [self]
+        # What could be read of a job refused for the problems of some of its fields.
+        self.entry: Entry | None = None
 
     @classmethod
     def of(cls, problems: list["JobFileError"]) -> "JobFileError":
@@ -99,7 +101,19 @@ class Entry:
 # --- reading the file ----------------------------------------------------------------------------
 
 
-def read_entries(text: str, fmt: str) -> list["Entry"]:
+@dataclass(frozen=True)
+class FileEntries:
+    """The entries read well, and the problems of the rest (of the same file)."""
+
+    entries: list[Entry]
+    problems: list[JobFileError]
+    names: set[str]  # of every job in the file, read well or not
+    # Entries with problems of their own whose links can still be checked.
+    partial: list[Entry]
+
+
+def read_entries(text: str, fmt: str) -> FileEntries:
+    """The file's entries; JobFileError if the file as a whole cannot be read."""
     if fmt not in job_files.FORMATS:
         raise JobFileError(_("Choose json or yaml."), field="format")
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
@@ -159,15 +173,17 @@ def read_entries(text: str, fmt: str) -> list["Entry"]:
                 job=str(name),
             )
         )
-    entries = []
+    if problems:
+        raise JobFileError.of(problems)
+    entries, partial = [], []
     for name, body in jobs.items():
         try:
             entries.append(_read_entry(name, body, jobs.line_of(name)))
         except JobFileError as exc:
             problems.append(exc)
-    if problems:
-        raise JobFileError.of(problems)
-    return entries
+            if exc.entry is not None:
+                partial.append(exc.entry)
+    return FileEntries(entries, problems, {str(name) for name in jobs}, partial)
 
 
 def _collect(check: Callable[..., None], *args: Any, **kwargs: Any) -> list[JobFileError]:
@@ -262,9 +278,12 @@ def _read_entry(name: Any, body: Any, line: int) -> Entry:
             problems.append(
                 JobFileError(_("This field is required."), line=line, job=name, field=required)
             )
+    entry = Entry(name, line, body, values)
     if problems:
-        raise JobFileError.of(problems)
-    return Entry(name, line, body, values)
+        error = JobFileError.of(problems)
+        error.entry = entry
+        raise error
+    return entry
 
 
 def _typed(name: str, value: Any) -> Any:
