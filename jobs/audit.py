@@ -124,8 +124,32 @@ def record(
     changes: dict[str, Any] | None = None,
     actor_name: str | None = None,
 ) -> AuditEvent:
+    event = entry(
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        object_repr=object_repr,
+        changes=changes,
+        actor_name=actor_name,
+    )
+    event.save()
+    return event
+
+
+def entry(
+    *,
+    actor: Any,
+    action: str,
+    object_type: str,
+    object_id: Any = "",
+    object_repr: str = "",
+    changes: dict[str, Any] | None = None,
+    actor_name: str | None = None,
+) -> AuditEvent:
+    """An audit entry not yet saved, for services that save many at once (bulk_create)."""
     user = actor if actor is not None and actor.is_authenticated else None
-    return AuditEvent.objects.create(
+    return AuditEvent(
         actor=user,
         actor_name=actor_name or (user.get_username() if user else "system"),
         action=action,

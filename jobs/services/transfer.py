@@ -1,10 +1,12 @@
 """Job definitions to a file and back: export, plan an import, apply it (docs/import-export.md).
 
-An import is all or nothing. Planning runs the whole file through the very services that apply
-it (job_create, job_update, job_pause, job_resume, job_delete) inside a transaction that is then
-rolled back, so a plan cannot promise what applying would refuse: roles, validation, the secret
-placeholder and the diff are the services' own, and nothing of the dry run is kept. Applying
-repeats it for real, and refuses when the jobs changed since the plan the person approved.
+An import is all or nothing. Planning reads only: every job of the file goes through job_check,
+the very checks job_create and job_update make (roles, validation, the secret placeholder), and
+the links through the chains' rules by name, so every problem of the file is found at once and
+nothing is written or locked. Applying plans again outside any transaction, then, in one short
+transaction, refuses if the jobs changed since that plan (or since the plan the person
+approved) and writes what the plan found: new jobs in a few statements, changed ones through
+job_update, deleted ones through job_delete.
 
 Jobs are matched by name, and the jobs a job starts (`on_success`, …) are written by name too:
 ids mean nothing in another database.
@@ -36,13 +38,13 @@ from jobs.services.jobs import (
     DEFINITION_FIELDS,
     Actor,
     job_check,
-    job_create,
     job_definition,
     job_delete,
     job_pause,
     job_pause_check,
     job_resume,
     job_update,
+    jobs_create_checked,
 )
 from jobs.services.transfer_file import (
     ENTRY_FIELDS,
@@ -215,6 +217,7 @@ class _Planned:
     ordered: list[Entry]  # the entries to save, each after the jobs it starts
     existing: dict[str, Job]
     definitions: dict[str, dict[str, Any]]
+    checked: dict[str, Job]  # each job as job_check passed it, unsaved
 
 
 def _plan(actor: Actor, read: FileEntries, delete_missing: bool) -> _Planned:
@@ -232,6 +235,7 @@ def _plan(actor: Actor, read: FileEntries, delete_missing: bool) -> _Planned:
     problems += _cycle_problems(cyclic, graph)
     planned: list[PlannedJob] = []
     definitions: dict[str, dict[str, Any]] = {}
+    checks: dict[str, Job] = {}
     for entry in entries:
         job = existing.get(entry.name)
         try:
@@ -243,6 +247,7 @@ def _plan(actor: Actor, read: FileEntries, delete_missing: bool) -> _Planned:
             problems.append(exc)
             continue
         definitions[entry.name] = definition
+        checks[entry.name] = checked
         before = (_by_name(job_definition(job), names), _state(job)) if job else None
         planned.append(_planned(entry, checked, before))
     if delete_missing:
@@ -256,23 +261,35 @@ def _plan(actor: Actor, read: FileEntries, delete_missing: bool) -> _Planned:
     if problems:
         raise JobFileError.of(problems)
     plan = ImportPlan(planned, fingerprint, delete_missing, applied=False)
-    return _Planned(plan, ordered, existing, definitions)
+    return _Planned(plan, ordered, existing, definitions, checks)
 
 
 def _write(actor: Actor, planned: _Planned) -> None:
     actions = {job.name: job.action for job in planned.plan.jobs}
     saved = dict(planned.existing)
-    for entry in planned.ordered:
-        if actions[entry.name] == "unchanged":
-            continue
-        links = _link_ids(entry, saved)
-        job = saved.get(entry.name)
+    # New jobs in a few statements (their checks ran in the plan, and the fingerprint says
+    # nothing they read has changed); a link to another new job names it by its position.
+    creates = [entry for entry in planned.ordered if actions[entry.name] == "create"]
+    position = {entry.name: -1 - index for index, entry in enumerate(creates)}
+    new_jobs = jobs_create_checked(
+        actor=actor,
+        jobs=[
+            (planned.checked[entry.name], _link_ids(entry, saved, position)) for entry in creates
+        ],
+    )
+    for entry, job in zip(creates, new_jobs, strict=True):
         with _refused_at(entry):
-            definition = planned.definitions[entry.name]
-            if job is None:
-                job = job_create(actor=actor, name=entry.name, **definition, **links)
-            else:
-                job = job_update(actor=actor, job=job, **definition, **links)
+            saved[entry.name] = _apply_state(actor, job, entry.values)
+    for entry in planned.ordered:
+        if actions[entry.name] != "change":
+            continue
+        with _refused_at(entry):
+            job = job_update(
+                actor=actor,
+                job=saved[entry.name],
+                **planned.definitions[entry.name],
+                **_link_ids(entry, saved),
+            )
             saved[entry.name] = _apply_state(actor, job, entry.values)
     for job in planned.plan.of("delete"):
         try:
@@ -426,8 +443,14 @@ def _link_order(
     return [entries[i] for i in order], [entries[i] for i in left]
 
 
-def _link_ids(entry: Entry, saved: dict[str, Job]) -> dict[str, list[int]]:
-    return {name: [saved[target].pk for target in targets] for name, targets in entry.links.items()}
+def _link_ids(
+    entry: Entry, saved: dict[str, Job], position: dict[str, int] | None = None
+) -> dict[str, list[int]]:
+    position = position or {}
+    return {
+        name: [saved[t].pk if t in saved else position[t] for t in targets]
+        for name, targets in entry.links.items()
+    }
 
 
 @contextmanager
