@@ -28,7 +28,8 @@ def jobs_export(request: HttpRequest) -> HttpResponse:
     return HttpResponse(text, content_type=f"{CONTENT_TYPES[fmt]}; charset=utf-8")
 
 
-@api_view("POST")
+# Not one transaction: the plan reads only, and applying takes its own short transaction.
+@api_view("POST", atomic=False)
 def jobs_import(request: HttpRequest) -> HttpResponse:
     apply = query_flag(request, "apply")
     delete_missing = query_flag(request, "delete_missing")

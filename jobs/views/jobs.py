@@ -77,7 +77,7 @@ BULK_ACTIONS = {
 
 @require_POST
 @login_required
-@role_required("view")
+@role_required("operate")
 def job_bulk(request: HttpRequest) -> HttpResponse:
     action = request.POST.get("action", "")
     ids = [int(i) for i in request.POST.getlist("job") if i.isdigit()]
@@ -209,7 +209,7 @@ def _summary_response(
 
 @require_POST
 @login_required
-@role_required("view")
+@role_required("operate")
 def job_pause(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_job(pk)
     form = PauseForm(request.POST)
@@ -233,7 +233,7 @@ def job_pause(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
-@role_required("view")
+@role_required("operate")
 def job_resume(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_job(pk)
     services.job_resume(actor=request.user, job=job)
@@ -243,7 +243,7 @@ def job_resume(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
-@role_required("view")
+@role_required("operate")
 def job_run_now(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_job(pk)
     run = services.job_run_now(actor=request.user, job=job)
@@ -255,7 +255,7 @@ def job_run_now(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @login_required
-@role_required("view")
+@role_required("edit")
 def job_delete(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_job(pk)
     if request.method == "POST":

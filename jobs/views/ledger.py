@@ -27,7 +27,7 @@ SLOTS_PER_PAGE = 50
 
 @require_POST
 @login_required
-@role_required("view")
+@role_required("operate")
 def run_slot_rerun(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_run(pk)
     try:
