@@ -67,6 +67,11 @@ def mask_headers(headers: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def secret_header_names(headers: dict[str, Any]) -> list[str]:
+    """The headers whose values are secret: by their names, or marked so (stored encrypted)."""
+    return [name for name in headers if is_secret_header(name) or is_sealed(headers[name])]
+
+
 def unmask_headers(headers: dict[Any, Any], job: Any | None) -> tuple[dict[Any, Any], list[Any]]:
     """Headers sent back by a form, the API or a job file, with each mask replaced by the value
     `job` has stored under that name (header names compare case-insensitively); also the names

@@ -19,8 +19,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from jobs import registry
-from jobs.audit import mask_headers, unmask_headers
-from jobs.kinds.http import METHODS, clean_url
+from jobs.audit import mask_headers, secret_header_names, unmask_headers
+from jobs.kinds.http import METHODS, clean_url, mark_secret
 from jobs.models import Job, JobLink, Notification, Run
 from jobs.permissions import can
 from jobs.services import CHAIN_FIELDS, DEFINITION_FIELDS, job_chains
@@ -272,6 +272,16 @@ class JobForm(forms.Form):
             widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
             help_text=_("One “Name: value” per line. Secret values are never shown again."),
         )
+        self.fields["secret_headers"] = forms.CharField(
+            label=_("Secret headers"),
+            required=False,
+            widget=forms.TextInput(attrs={"spellcheck": "false"}),
+            help_text=_(
+                "Names of the headers above whose values are secrets, separated by commas: "
+                "stored encrypted, never shown again, and never sent to another host. "
+                "Authorization, cookies, tokens, keys and passwords are secret anyway."
+            ),
+        )
         self.fields["body"] = forms.CharField(
             label=_("Body"), required=False, widget=forms.Textarea(attrs={"rows": 3})
         )
@@ -326,6 +336,21 @@ class JobForm(forms.Form):
             headers[name.strip()] = value.strip()
         # A secret is shown masked; sending the mask back means "keep what is stored".
         return unmask_headers(headers, self.job)[0]
+
+    def clean_secret_headers(self) -> list[str]:
+        names = [n.strip() for n in self.cleaned_data["secret_headers"].split(",") if n.strip()]
+        headers = self.cleaned_data.get("headers")
+        if headers is None:
+            return names  # the headers have their own error
+        given = {name.lower() for name in headers}
+        missing = [name for name in names if name.lower() not in given]
+        if missing:
+            raise ValidationError(
+                _("%(names)s is not one of the headers above.") % {"names": ", ".join(missing)}
+            )
+        # Marked by encrypting the value now: an encrypted value is a secret wherever it goes.
+        self.cleaned_data["headers"] = mark_secret(headers, names)
+        return names
 
     def clean_expect_status(self) -> list[int]:
         codes: list[int] = []
@@ -404,6 +429,7 @@ class JobForm(forms.Form):
             initial.update({k: config.get(k) for k in ("method", "url", "body")})
             headers = mask_headers(config.get("headers") or {})
             initial["headers"] = "\n".join(f"{k}: {v}" for k, v in headers.items())
+            initial["secret_headers"] = ", ".join(secret_header_names(config.get("headers") or {}))
             initial["expect_status"] = ", ".join(str(c) for c in config.get("expect_status") or [])
         else:
             initial["command"] = config.get("command", "")

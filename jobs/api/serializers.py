@@ -26,7 +26,8 @@ from jobs.api.fields import (
     TASK_FIELDS,
     Field,
 )
-from jobs.audit import mask_headers, unmask_headers
+from jobs.audit import mask_headers, secret_header_names, unmask_headers
+from jobs.kinds.http import mark_secret
 from jobs.models import Job, JobLink, Notification, Run
 from jobs.selectors import job_next_runs, run_output
 from jobs.services import job_chains
@@ -196,8 +197,16 @@ def _parse_config(
         if name not in fields:
             errors[f"{section}.{name}"] = _("Unknown field.")
     config = {**base, **_check_fields(given, fields, f"{section}.", errors)}
+    secret_names = config.pop("secret_headers", None) or []
     if kind == Job.Kind.HTTP and isinstance(config.get("headers"), dict):
         config["headers"] = _unmask_headers(config["headers"], job, errors)
+        given_names = {str(name).lower() for name in config["headers"]}
+        for name in secret_names:
+            if not isinstance(name, str) or name.lower() not in given_names:
+                errors["http.secret_headers"] = _("%(name)s is not one of the headers.") % {
+                    "name": repr(name)
+                }
+        config["headers"] = mark_secret(config["headers"], secret_names)
     return config
 
 
@@ -240,6 +249,7 @@ def job_json(job: Job, *, last_run: Run | None, now: datetime | None = None) -> 
     if is_http:
         http = {name: config.get(name, HTTP_DEFAULTS.get(name)) for name in HTTP_FIELDS}
         http["headers"] = mask_headers(http["headers"] or {})
+        http["secret_headers"] = secret_header_names(config.get("headers") or {})
     next_runs = job_next_runs(job, 1, now or timezone.now())
     executor = job.executor if job.executor_id else None
     return {
