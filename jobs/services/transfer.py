@@ -5,8 +5,8 @@ the very checks job_create and job_update make (roles, validation, the secret pl
 the links through the chains' rules by name, so every problem of the file is found at once and
 nothing is written or locked. Applying plans again outside any transaction, then, in one short
 transaction, refuses if the jobs changed since that plan (or since the plan the person
-approved) and writes what the plan found: new jobs in a few statements, changed ones through
-job_update, deleted ones through job_delete.
+approved) and writes what the plan found in a few statements (jobs_create_checked,
+jobs_update_checked), and the deletions through job_delete.
 
 Jobs are matched by name, and the jobs a job starts (`on_success`, …) are written by name too:
 ids mean nothing in another database.
@@ -40,11 +40,9 @@ from jobs.services.jobs import (
     job_check,
     job_definition,
     job_delete,
-    job_pause,
     job_pause_check,
-    job_resume,
-    job_update,
     jobs_create_checked,
+    jobs_update_checked,
 )
 from jobs.services.transfer_file import (
     ENTRY_FIELDS,
@@ -265,37 +263,49 @@ def _plan(actor: Actor, read: FileEntries, delete_missing: bool) -> _Planned:
 
 
 def _write(actor: Actor, planned: _Planned) -> None:
+    """What the plan found, in a few statements (its checks ran, and the fingerprint says
+    nothing they read has changed): new jobs, then changed ones, then deletions."""
     actions = {job.name: job.action for job in planned.plan.jobs}
     saved = dict(planned.existing)
-    # New jobs in a few statements (their checks ran in the plan, and the fingerprint says
-    # nothing they read has changed); a link to another new job names it by its position.
     creates = [entry for entry in planned.ordered if actions[entry.name] == "create"]
+    # A link to another new job names it by its position until it has an id.
     position = {entry.name: -1 - index for index, entry in enumerate(creates)}
     new_jobs = jobs_create_checked(
         actor=actor,
         jobs=[
-            (planned.checked[entry.name], _link_ids(entry, saved, position)) for entry in creates
+            (
+                planned.checked[entry.name],
+                _link_ids(entry, saved, position),
+                _wanted_state(entry.values),
+            )
+            for entry in creates
         ],
     )
-    for entry, job in zip(creates, new_jobs, strict=True):
-        with _refused_at(entry):
-            saved[entry.name] = _apply_state(actor, job, entry.values)
-    for entry in planned.ordered:
-        if actions[entry.name] != "change":
-            continue
-        with _refused_at(entry):
-            job = job_update(
-                actor=actor,
-                job=saved[entry.name],
-                **planned.definitions[entry.name],
-                **_link_ids(entry, saved),
+    saved.update((job.name, job) for job in new_jobs)
+    jobs_update_checked(
+        actor=actor,
+        jobs=[
+            (
+                planned.existing[entry.name],
+                planned.checked[entry.name],
+                _link_ids(entry, saved),
+                _wanted_state(entry.values),
             )
-            saved[entry.name] = _apply_state(actor, job, entry.values)
+            for entry in planned.ordered
+            if actions[entry.name] == "change"
+        ],
+    )
     for job in planned.plan.of("delete"):
         try:
             job_delete(actor=actor, job=planned.existing[job.name])
         except PermissionDenied as exc:
             raise JobFileError(str(exc), job=job.name, code="forbidden") from None
+
+
+def _wanted_state(values: dict[str, Any]) -> tuple[str, Any, str]:
+    if values.get("state", Job.State.ACTIVE) == Job.State.ACTIVE:
+        return Job.State.ACTIVE, None, ""
+    return Job.State.PAUSED, values.get("paused_until"), values.get("pause_note") or ""
 
 
 def _check_state(values: dict[str, Any]) -> None:
@@ -498,17 +508,6 @@ def _state_of(values: dict[str, Any]) -> dict[str, Any]:
 def _state(job: Job) -> dict[str, Any]:
     until = job.paused_until.isoformat() if job.paused_until else None
     return {"state": job.state, "paused_until": until, "pause_note": job.pause_note}
-
-
-def _apply_state(actor: Actor, job: Job, values: dict[str, Any]) -> Job:
-    # Pausing is its own service (with its own checks and audit entry), not part of an edit.
-    state = values.get("state", Job.State.ACTIVE)
-    if state == Job.State.ACTIVE:
-        return job_resume(actor=actor, job=job) if job.state == Job.State.PAUSED else job
-    until, note = values.get("paused_until"), values.get("pause_note") or ""
-    if (job.state, job.paused_until, job.pause_note) == (state, until, note):
-        return job
-    return job_pause(actor=actor, job=job, until=until, note=note)
 
 
 def _definition(entry: Entry, job: Job | None) -> dict[str, Any]:
