@@ -138,7 +138,7 @@ def send(port: int, auth: dict[str, str], case: Case) -> tuple[float, list[int]]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--jobs", type=int, default=1000, help="jobs in the large file")
+    parser.add_argument("--jobs", type=int, default=500, help="jobs in the large file")
     args = parser.parse_args()
     n = args.jobs
     cases = [

@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 FORMATS = ("json", "yaml")
 # Far above what a file of the largest allowed import holds with every alias written out (a job
 # is a few dozen nodes), far below what would take seconds to walk.
-MAX_EXPANDED_NODES = 200_000
+MAX_EXPANDED_NODES = 100_000
 # The widest integer any field takes is a 64-bit one (19 digits); Python refuses to read more
 # than 4,300 digits at all.
 MAX_INTEGER_DIGITS = 20
@@ -227,8 +227,8 @@ class _YamlBuilder:
         if self.expanded > MAX_EXPANDED_NODES:
             raise FileSyntaxError(
                 _(
-                    "With its aliases (*name) written out, this file would have more than "
-                    "%(n)d values: write the values out, or import the file in parts."
+                    "This file has more than %(n)d values, counting each alias (*name) as "
+                    "the values it stands for: import it in parts, with fewer aliases."
                 )
                 % {"n": MAX_EXPANDED_NODES},
                 node.start_mark.line + 1,

@@ -56,7 +56,7 @@ class TestAliases:
         counts = written()
         with pytest.raises(JobFileError) as caught:
             attempt(alias_bomb())
-        assert "aliases" in caught.value.messages[0]
+        assert "alias" in caught.value.messages[0]
         assert str(job_files.MAX_EXPANDED_NODES) in caught.value.messages[0]
         assert caught.value.line is not None and caught.value.line > 7
         assert written() == counts
@@ -68,7 +68,7 @@ class TestAliases:
         assert Job.objects.get(name="c").schedule == "@daily"
 
     def test_the_expanded_size_is_counted_for_every_use(self):
-        # One anchor of 100 values used 3,000 times: small to write, 300,000 values read.
+        # One anchor of 100 values used 3,000 times: small to write, 300,000 values to read.
         text = (
             "version: 1\njobs:\n  a:\n"
             + TASK
@@ -80,7 +80,7 @@ class TestAliases:
         )
         with pytest.raises(JobFileError) as caught:
             plan(text)
-        assert "aliases" in caught.value.messages[0]
+        assert "alias" in caught.value.messages[0]
 
 
 class TestNumbers:

@@ -239,7 +239,10 @@ def _plan(actor: Actor, read: FileEntries, delete_missing: bool) -> _Planned:
         try:
             definition = _definition(entry, job)
             with _refused_at(entry):
-                checked = job_check(actor=actor, job=job, name=entry.name, **definition)
+                # Names are matched, so no other job has this one.
+                checked = job_check(
+                    actor=actor, job=job, unique_name=False, name=entry.name, **definition
+                )
                 _check_state(entry.values)
         except JobFileError as exc:
             problems.append(exc)

@@ -26,7 +26,7 @@ FILE_VERSION = 1
 MAX_FILE_BYTES = 2_000_000
 # Planned and applied within a few seconds (bench/imports.py measures it): a request stays well
 # inside the web server's timeout and the write transaction stays short.
-MAX_JOBS_PER_FILE = 1_000
+MAX_JOBS_PER_FILE = 500
 STATE_FIELDS = ("state", "paused_until", "pause_note")
 # What one job's entry may hold: its definition (named by its key in the file), the jobs it
 # starts (by name) and its state.
