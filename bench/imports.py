@@ -9,7 +9,8 @@ POST /api/v1/jobs/import with an Editor's token, one after another. For each cas
 - the request's time and status;
 - the longest wait of a writer probe: a thread that takes SQLite's write lock
   (BEGIN IMMEDIATE; COMMIT) every 50 ms, so its longest wait is the longest time anything
-  else held the lock while the case ran;
+  else held the lock: while the request ran, and after it (the scheduler taking in the
+  changed jobs);
 - the every-second job's slots in the case's window: how many started, and the latest start
   (actual start minus scheduled instant), read from the run ledger.
 
@@ -64,7 +65,8 @@ class Outcome:
     case: Case
     seconds: float
     statuses: list[int]
-    longest_wait: float
+    longest_wait: float  # of the probes that began while the request ran
+    longest_wait_after: float  # of those that began after it, in the case's window
     slots: int
     started: int
     latest_start: float | None
@@ -205,6 +207,7 @@ def main() -> None:
                     else:
                         time.sleep(3)
                         seconds, statuses = 0.0, []
+                    answered = time.monotonic()
                     # The slots due during the request get their chance; every window is at
                     # least 4 s long.
                     time.sleep(max(2.0, start + 4 - time.time()))
@@ -213,8 +216,11 @@ def main() -> None:
                     while not any(began > mono_end for began, _wait in probe.waits):
                         time.sleep(0.05)
                     slots, started, latest = ticks(db_path, start, end - 1)
-                    wait = probe.longest(mono, mono_end)
-                    results.append(Outcome(case, seconds, statuses, wait, slots, started, latest))
+                    during = probe.longest(mono, answered)
+                    after = probe.longest(answered, mono_end)
+                    results.append(
+                        Outcome(case, seconds, statuses, during, after, slots, started, latest)
+                    )
         finally:
             probe.stopped.set()
             _stop(scheduler)
@@ -234,7 +240,8 @@ def print_table(results: list[Outcome], probe: WriterProbe) -> None:
         "case",
         "request s",
         "status",
-        "longest writer wait ms",
+        "writer wait ms: during",
+        "after",
         "tick slots started",
         "latest tick start ms",
     )
@@ -244,6 +251,7 @@ def print_table(results: list[Outcome], probe: WriterProbe) -> None:
             f"{r.seconds:.2f}" if r.statuses else "-",
             ",".join(str(s) for s in r.statuses) or "-",
             f"{r.longest_wait * 1000:.0f}",
+            f"{r.longest_wait_after * 1000:.0f}",
             f"{r.started}/{r.slots}",
             f"{r.latest_start * 1000:.0f}" if r.latest_start is not None else "-",
         )
