@@ -19,7 +19,14 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from jobs import registry
-from jobs.audit import mask_headers, secret_header_names, unmask_headers
+from jobs.audit import (
+    mask_headers,
+    mask_url,
+    secret_header_names,
+    unmask_headers,
+    unmask_url,
+    webhook_mask_message,
+)
 from jobs.kinds.http import METHODS, clean_url, mark_secret
 from jobs.models import Job, JobLink, Notification, Run
 from jobs.permissions import can
@@ -30,6 +37,7 @@ from jobs.validators import (
     validate_labels,
     validate_timezone,
 )
+from jobs.vault import is_sealed
 
 
 def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
@@ -323,7 +331,11 @@ class JobForm(forms.Form):
 
     def clean_notify_webhook_url(self) -> str:
         value = self.cleaned_data["notify_webhook_url"].strip()
-        return clean_url(value) if value else ""
+        # The URL is shown masked; sending the mask back means "keep the saved URL".
+        value, unknown = unmask_url(value, self.job.notify_webhook_url if self.job else "")
+        if unknown:
+            raise ValidationError(webhook_mask_message())
+        return clean_url(value) if value and not is_sealed(value) else value
 
     def clean_headers(self) -> dict[str, str]:
         headers: dict[str, str] = {}
@@ -420,6 +432,7 @@ class JobForm(forms.Form):
         initial["labels"] = "\n".join(f"{k}={v}" for k, v in (job.labels or {}).items())
         initial.update(job_chains(job))
         initial["notify_emails"] = "\n".join(job.notify_emails or [])
+        initial["notify_webhook_url"] = mask_url(job.notify_webhook_url)
         config = job.config or {}
         if job.kind == Job.Kind.TASK:
             initial["task"] = config.get("task", "")

@@ -26,7 +26,14 @@ from jobs.api.fields import (
     TASK_FIELDS,
     Field,
 )
-from jobs.audit import mask_headers, secret_header_names, unmask_headers
+from jobs.audit import (
+    mask_headers,
+    mask_url,
+    secret_header_names,
+    unmask_headers,
+    unmask_url,
+    webhook_mask_message,
+)
 from jobs.kinds.http import mark_secret
 from jobs.models import Job, JobLink, Notification, Run
 from jobs.selectors import job_next_runs, run_output
@@ -152,6 +159,12 @@ def parse_job(data: dict[str, Any], *, job: Job | None, partial: bool) -> dict[s
                 values[name] = field.default(name)
         for name in CHAIN_FIELDS:
             values.setdefault(name, [])
+    if "notify_webhook_url" in values:
+        # The URL is sent out masked; sending the mask back means "keep the saved URL".
+        stored = job.notify_webhook_url if job is not None else ""
+        values["notify_webhook_url"], unknown = unmask_url(values["notify_webhook_url"], stored)
+        if unknown:
+            errors["notify_webhook_url"] = webhook_mask_message()
     kind = values.get("kind", job.kind if job else None)
     current = job.config if job is not None and job.kind == kind and partial else None
     if kind in Job.Kind.values:
@@ -281,7 +294,7 @@ def job_json(job: Job, *, last_run: Run | None, now: datetime | None = None) -> 
         **job_chains(job),
         "notify_on": job.notify_on,
         "notify_emails": job.notify_emails,
-        "notify_webhook_url": job.notify_webhook_url,
+        "notify_webhook_url": mask_url(job.notify_webhook_url),
         "notify_window_seconds": job.notify_window_seconds,
         "keep_runs_days": job.keep_runs_days,
         "keep_runs_count": job.keep_runs_count,

@@ -163,6 +163,7 @@ def job_create(
     given = {"on_success": on_success, "on_failure": on_failure, "on_finish": on_finish}
     wanted = _clean_with_chains(job, given, None)
     job.config = kinds.seal_config(job.kind, job.config, None)
+    job.notify_webhook_url = audit.seal_url(job.notify_webhook_url, "")
     job.save()
     chains_save(job, wanted)
     definition = _with_chains(_fields(job), wanted)
@@ -348,6 +349,7 @@ def job_update(*, actor: Actor, job: Job, **changes: Any) -> Job:
         setattr(job, name, value)
     wanted = _clean_with_chains(job, given, job)
     job.config = kinds.seal_config(job.kind, job.config, before["config"])
+    job.notify_webhook_url = audit.seal_url(job.notify_webhook_url, before["notify_webhook_url"])
     after = _with_chains(job_definition(job), wanted)
     if after == before:
         return job
@@ -385,6 +387,8 @@ def job_check(*, actor: Actor, job: Job | None, unique_name: bool = True, **fiel
     candidate.full_clean(validate_unique=unique_name)
     previous = job.config if job is not None else None
     candidate.config = kinds.seal_config(candidate.kind, candidate.config, previous)
+    stored_url = job.notify_webhook_url if job is not None else ""
+    candidate.notify_webhook_url = audit.seal_url(candidate.notify_webhook_url, stored_url)
     return candidate
 
 

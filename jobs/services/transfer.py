@@ -29,7 +29,14 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from jobs import job_files
-from jobs.audit import SECRET_MASK, diff, masked_definition, unmask_headers
+from jobs.audit import (
+    SECRET_MASK,
+    diff,
+    masked_definition,
+    unmask_headers,
+    unmask_url,
+    webhook_mask_message,
+)
 from jobs.job_files import LineMap
 from jobs.models import Job
 from jobs.permissions import can, require
@@ -528,6 +535,17 @@ def _definition(entry: Entry, job: Job | None) -> dict[str, Any]:
             pass
     if definition.get("kind") == Job.Kind.HTTP and isinstance(definition.get("config"), dict):
         definition["config"] = _unmask_headers(entry, definition["config"], job)
+    stored_url = job.notify_webhook_url if job is not None else ""
+    definition["notify_webhook_url"], unknown = unmask_url(
+        definition.get("notify_webhook_url"), stored_url
+    )
+    if unknown:
+        raise JobFileError(
+            webhook_mask_message(),
+            line=entry.body.line_of("notify_webhook_url"),
+            job=entry.name,
+            field="notify_webhook_url",
+        )
     return definition
 
 

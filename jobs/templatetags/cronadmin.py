@@ -15,6 +15,7 @@ from django.utils.timesince import timesince, timeuntil
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
+from jobs.audit import mask_url
 from jobs.models import Job, Notification, Run
 from jobs.selectors import job_schedule
 
@@ -149,6 +150,12 @@ def field_label(name: str) -> str:
         return name
     label = label[:1].upper() + label[1:]
     return f"{label}: {key}" if key else label
+
+
+@register.filter
+def masked_url(value: str) -> str:
+    """A secret URL (the notification webhook's) as anyone may see it: its host, not its path."""
+    return mask_url(value)
 
 
 @register.filter
