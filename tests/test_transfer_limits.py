@@ -182,6 +182,16 @@ class TestWriteLock:
         assert result.applied and Job.objects.count() == 200
         assert watch.transactions == 1
 
+    def test_a_file_at_the_limit_is_applied_in_one_transaction_each_time(self):
+        count = transfer_file.MAX_JOBS_PER_FILE
+        with watch_write_lock("imports") as watch:
+            assert apply(many_jobs(count)).counts["create"] == count
+            changed = many_jobs(count).replace("'@daily'", "'@hourly'")
+            assert apply(changed).counts["change"] == count
+        assert watch.transactions == 2
+        assert Job.objects.filter(schedule="@hourly", version=2).count() == count
+        assert JobVersion.objects.count() == 2 * count
+
     def test_applying_an_unchanged_file_writes_nothing(self):
         text = many_jobs(50)
         apply(text)
