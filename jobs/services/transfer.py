@@ -193,8 +193,7 @@ def jobs_import_apply(
     """Import `text` in one transaction; with `fingerprint`, only if no job changed since.
 
     The plan is made first, outside the transaction; the transaction only checks that no job
-    changed meanwhile and saves what the plan changes, through the services (which check it
-    all again).
+    changed meanwhile (so every check of the plan still holds) and writes what the plan found.
     """
     require(actor, "edit")
     planned = _plan(actor, read_entries(text, fmt), delete_missing)
@@ -221,7 +220,6 @@ class _Planned:
     plan: ImportPlan
     ordered: list[Entry]  # the entries to save, each after the jobs it starts
     existing: dict[str, Job]
-    definitions: dict[str, dict[str, Any]]
     checked: dict[str, Job]  # each job as job_check passed it, unsaved
 
 
@@ -239,7 +237,6 @@ def _plan(actor: Actor, read: FileEntries, delete_missing: bool) -> _Planned:
     ordered, cyclic = _link_order(entries, graph)
     problems += _cycle_problems(cyclic, graph)
     planned: list[PlannedJob] = []
-    definitions: dict[str, dict[str, Any]] = {}
     checks: dict[str, Job] = {}
     for entry in entries:
         job = existing.get(entry.name)
@@ -254,7 +251,6 @@ def _plan(actor: Actor, read: FileEntries, delete_missing: bool) -> _Planned:
         except JobFileError as exc:
             problems.append(exc)
             continue
-        definitions[entry.name] = definition
         checks[entry.name] = checked
         before = (_by_name(job_definition(job), names), _state(job)) if job else None
         planned.append(_planned(entry, checked, before))
@@ -269,7 +265,7 @@ def _plan(actor: Actor, read: FileEntries, delete_missing: bool) -> _Planned:
     if problems:
         raise JobFileError.of(problems)
     plan = ImportPlan(planned, fingerprint, delete_missing, applied=False)
-    return _Planned(plan, ordered, existing, definitions, checks)
+    return _Planned(plan, ordered, existing, checks)
 
 
 def _write(actor: Actor, planned: _Planned) -> None:
