@@ -155,7 +155,8 @@ def main() -> None:
         Case(f"{n}-job file: apply (all new)", many_jobs(n), apply=True),
         Case(f"{n}-job file: apply (unchanged)", many_jobs(n), apply=True),
         Case(f"{n}-job file: apply (all changed)", many_jobs(n, "changed"), apply=True),
-        Case("20,000-job file (1.4 MB): refused", many_jobs(20_000)),
+        Case("20,000-job file (1.6 MB): refused", many_jobs(20_000)),
+        Case("12,000-job file (0.95 MB): refused", many_jobs(12_000)),
     ]
     with tempfile.TemporaryDirectory(prefix="cronadmin-bench-imports-") as tmp:
         db_path = Path(tmp) / "bench.sqlite3"

@@ -573,7 +573,11 @@ class ImportForm(forms.Form):
         upload = data.get("file")
         if upload is not None:
             if upload.size > MAX_FILE_BYTES:
-                self.add_error("file", _("The file is larger than 2 MB; import it in parts."))
+                self.add_error(
+                    "file",
+                    _("The file is larger than %(n)d bytes; import it in parts.")
+                    % {"n": MAX_FILE_BYTES},
+                )
                 return data
             try:
                 data["text"] = upload.read().decode("utf-8")

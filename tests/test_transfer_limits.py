@@ -120,6 +120,24 @@ class TestJobsPerFile:
         assert apply(many_jobs(3)).counts["create"] == 3
 
 
+class TestFileSize:
+    def test_a_file_over_the_size_limit_is_refused_before_it_is_read(self, monkeypatch):
+        monkeypatch.setattr(transfer_file, "MAX_FILE_BYTES", 100)
+        with pytest.raises(JobFileError) as caught:
+            plan(many_jobs(2))
+        assert "larger than 100 bytes" in caught.value.messages[0]
+
+    def test_an_upload_over_it_is_refused_at_the_field(self, client, editor, monkeypatch):
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        monkeypatch.setattr(transfer_file, "MAX_FILE_BYTES", 100)
+        client.force_login(editor)
+        upload = SimpleUploadedFile("jobs.yaml", many_jobs(2).encode())
+        response = client.post("/jobs/import/", {"file": upload, "format": "yaml"})
+        assert response.status_code == 200
+        assert "larger than 100 bytes" in response.context["form"].errors["file"][0]
+
+
 class TestEveryProblemAtOnce:
     FILE = (
         "version: 1\njobs:\n"

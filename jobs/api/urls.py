@@ -37,6 +37,6 @@ urlpatterns = [
     path("docs/assets/<str:name>", docs.docs_asset, name="docs_asset"),
     path("ping", docs.ping, name="ping"),
     # Last: anything else under /api/v1/ answers a JSON 404, not the web's HTML page.
-    # (?s): a path with an encoded line break is still under /api/v1/.
-    re_path(r"(?s)^(?P<path>.*)$", views.unknown_endpoint),
+    # Any character, a line break too: a path with an encoded one is still under /api/v1/.
+    re_path(r"^(?P<path>[\s\S]*)$", views.unknown_endpoint),
 ]
