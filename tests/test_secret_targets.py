@@ -256,3 +256,11 @@ def test_the_admins_secret_never_reaches_the_editors_listener(start_scheduler, l
     assert Listener.received == {own_port: [TOKEN]}
     assert chosen_port not in Listener.received
     scheduler.stop()
+
+
+def test_a_clone_starts_without_the_secrets(db):
+    job = make_hook(**{"Authorization": TOKEN, "X-Team": "data"})
+    client = Client()
+    client.force_login(user_with_role("Editor"))
+    initial = client.get(f"/jobs/{job.pk}/clone/").context["form"].initial
+    assert initial["headers"] == "X-Team: data" and initial["secret_headers"] == ""

@@ -191,3 +191,11 @@ def test_the_migration_encrypts_what_was_stored_in_clear():
     assert version.definition["notify_webhook_url"] == raw_row(job)
     assert SECRET not in str(list(AuditEvent.objects.values_list("changes", flat=True)))
     assert Notification.objects.get().target == SHOWN
+
+
+def test_a_clone_starts_without_the_url():
+    job = watched()
+    client = Client()
+    client.force_login(user_with_role("Editor"))
+    form = client.get(f"/jobs/{job.pk}/clone/").context["form"]
+    assert form.initial["notify_webhook_url"] == ""
