@@ -130,6 +130,7 @@ class TestForm:
         assert job.config["headers"]["X-Team"] == "data"
         page = client.get(f"/jobs/{job.pk}/edit/")
         assert "hunter2-long" not in page.content.decode()
+        assert 'name="secret_headers"' in page.content.decode()
         assert page.context["form"].initial["secret_headers"] == "X-Auth"
 
     def test_a_secret_name_must_be_one_of_the_headers(self, db):
