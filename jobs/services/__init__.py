@@ -7,7 +7,8 @@ management commands call these, so they all behave the same.
 - executors: services that register their own HTTP jobs;
 - encryption: re-encrypting the secrets in job settings with the current key.
 - chains: the jobs a job starts when its runs end (checked and saved for job_create/job_update).
-- transfer: job definitions exported to a file, and files imported (planned, then applied).
+- transfer: job definitions exported to a file, and files imported (planned, then applied);
+- job_batches: many checked jobs written at once, for imports.
 """
 
 from jobs.services.accounts import (

@@ -41,6 +41,7 @@ from jobs.job_files import LineMap
 from jobs.models import Job
 from jobs.permissions import can, require
 from jobs.services.chains import CHAIN_FIELDS, MAX_LINKS_PER_EVENT
+from jobs.services.job_batches import jobs_create_checked, jobs_update_checked
 from jobs.services.jobs import (
     DEFINITION_FIELDS,
     Actor,
@@ -48,8 +49,6 @@ from jobs.services.jobs import (
     job_definition,
     job_delete,
     job_pause_check,
-    jobs_create_checked,
-    jobs_update_checked,
 )
 from jobs.services.transfer_file import (
     ENTRY_FIELDS,
