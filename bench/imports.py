@@ -14,6 +14,10 @@ POST /api/v1/jobs/import with an Editor's token, one after another. For each cas
 - the every-second job's slots in the case's window: how many started, and the latest start
   (actual start minus scheduled instant), read from the run ledger.
 
+Then, with the server stopped, the import's own write transaction is timed in-process
+(tests/write_locks.py reads SQLite's statements, BEGIN IMMEDIATE to COMMIT) for a file of
+`--jobs` new jobs, the same jobs all changed, and the same file again (unchanged).
+
 The table goes to stdout, progress to stderr.
 """
 
@@ -138,6 +142,29 @@ def send(port: int, auth: dict[str, str], case: Case) -> tuple[float, list[int]]
     return time.monotonic() - began, statuses
 
 
+HOLDS = """
+import json, time
+from jobs import services
+from tests.write_locks import watch_write_lock
+TASK = "    kind: task\\n    config: {task: demo.noop}\\n"
+def text(schedule):
+    entries = "".join(f"  held{i}:\\n{TASK}    schedule: '{schedule}'\\n" for i in range(%d))
+    return "version: 1\\njobs:\\n" + entries
+found = []
+for name, schedule in (("all new", "@daily"), ("all changed", "@hourly"), ("unchanged", "@hourly")):
+    with watch_write_lock() as watch:
+        began = time.perf_counter()
+        services.jobs_import_apply(actor=None, text=text(schedule), fmt="yaml")
+    found.append([name, time.perf_counter() - began, watch.longest, watch.transactions])
+print(json.dumps(found))
+"""
+
+
+def in_process_holds(env: dict[str, str], jobs: int) -> list[list]:
+    output = manage(env, "shell", "-c", HOLDS % jobs)
+    return json.loads(output.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=500, help="jobs in the large file")
@@ -227,7 +254,15 @@ def main() -> None:
             _stop(scheduler)
             if scheduler.poll() is None:
                 os.killpg(scheduler.pid, signal.SIGKILL)
+        log("the import's own transaction, in-process…")
+        holds = in_process_holds({**env, "PYTHONPATH": str(ROOT)}, n)
         print_table(results, probe)
+        print(f"\nThe import's own write transaction, in-process, {n} jobs:\n")
+        for name, seconds, longest, transactions in holds:
+            print(
+                f"  apply, {name}: {seconds:.2f} s in all, write lock held {longest * 1000:.0f} ms"
+                f" ({transactions} transaction)"
+            )
 
 
 def print_table(results: list[Outcome], probe: WriterProbe) -> None:
