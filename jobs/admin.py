@@ -6,6 +6,15 @@ from django.contrib import admin
 from jobs.models import AuditEvent, Job, JobVersion, Run, SchedulerLease, SchedulerNode
 
 
+def superusers_only(request) -> bool:  # type: ignore[no-untyped-def]
+    # Whoever edits users here can make anyone a superuser: the Admin role (or staff status)
+    # alone must not open it (docs/ui.md).
+    return request.user.is_active and request.user.is_superuser
+
+
+admin.site.has_permission = superusers_only  # type: ignore[method-assign]
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
         return False

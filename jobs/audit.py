@@ -4,12 +4,14 @@ import ipaddress
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext
 
 from jobs.models import AuditEvent
-from jobs.vault import SECRET_MASK, is_sealed
+from jobs.vault import SECRET_MASK, VaultError, is_sealed, seal, unseal
 
 _client_ip: ContextVar[str | None] = ContextVar("cronadmin_client_ip", default=None)
 # Header names whose values are secrets: stored encrypted, never shown again anywhere.
@@ -67,6 +69,11 @@ def mask_headers(headers: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def secret_header_names(headers: dict[str, Any]) -> list[str]:
+    """The headers whose values are secret: by their names, or marked so (stored encrypted)."""
+    return [name for name in headers if is_secret_header(name) or is_sealed(headers[name])]
+
+
 def unmask_headers(headers: dict[Any, Any], job: Any | None) -> tuple[dict[Any, Any], list[Any]]:
     """Headers sent back by a form, the API or a job file, with each mask replaced by the value
     `job` has stored under that name (header names compare case-insensitively); also the names
@@ -91,7 +98,60 @@ def masked_definition(definition: dict[str, Any]) -> dict[str, Any]:
     if definition.get("kind") == "http" and isinstance(config, dict):
         config = {**config, "headers": mask_headers(config.get("headers") or {})}
         definition = {**definition, "config": config}
+    if definition.get("notify_webhook_url"):
+        definition = {
+            **definition,
+            "notify_webhook_url": mask_url(definition["notify_webhook_url"]),
+        }
     return definition
+
+
+# --- the notification webhook's URL: a secret (Slack-style URLs carry theirs in the path) ---
+
+
+def webhook_mask_message() -> str:
+    return gettext(
+        "Enter the whole URL: “%(mask)s” only stands for the webhook URL already saved."
+    ) % {"mask": SECRET_MASK}
+
+
+def seal_url(value: str, stored: str) -> str:
+    """The webhook URL as stored: encrypted; the stored ciphertext if it is the same URL."""
+    if not value or is_sealed(value):
+        return value
+    if is_sealed(stored) and open_url(stored) == value:
+        return stored
+    return seal(value)
+
+
+def open_url(value: str) -> str:
+    """The clear URL, to send to; "" for a value that no key opens."""
+    if not is_sealed(value):
+        return value
+    try:
+        return unseal(value)
+    except VaultError:
+        return ""
+
+
+def mask_url(value: str) -> str:
+    """The URL as anyone may see it: where it goes (scheme, host, port), not its path."""
+    if not value:
+        return ""
+    parts = urlsplit(open_url(value))
+    if not parts.scheme or not parts.netloc:
+        return SECRET_MASK
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/{SECRET_MASK}"
+
+
+def unmask_url(value: Any, stored: str) -> tuple[Any, bool]:
+    """A webhook URL sent back by a form, the API or a job file: the mask of the stored URL
+    stands for it. Also whether `value` holds a mask that stands for nothing stored."""
+    if not isinstance(value, str) or SECRET_MASK not in value:
+        return value, False
+    if stored and value.strip() in (mask_url(stored), SECRET_MASK):
+        return stored, False
+    return value, True
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
@@ -124,8 +184,32 @@ def record(
     changes: dict[str, Any] | None = None,
     actor_name: str | None = None,
 ) -> AuditEvent:
+    event = entry(
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        object_repr=object_repr,
+        changes=changes,
+        actor_name=actor_name,
+    )
+    event.save()
+    return event
+
+
+def entry(
+    *,
+    actor: Any,
+    action: str,
+    object_type: str,
+    object_id: Any = "",
+    object_repr: str = "",
+    changes: dict[str, Any] | None = None,
+    actor_name: str | None = None,
+) -> AuditEvent:
+    """An audit entry not yet saved, for services that save many at once (bulk_create)."""
     user = actor if actor is not None and actor.is_authenticated else None
-    return AuditEvent.objects.create(
+    return AuditEvent(
         actor=user,
         actor_name=actor_name or (user.get_username() if user else "system"),
         action=action,

@@ -20,8 +20,15 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from jobs import registry
-from jobs.audit import mask_headers, unmask_headers
-from jobs.kinds.http import METHODS, clean_url
+from jobs.audit import (
+    mask_headers,
+    mask_url,
+    secret_header_names,
+    unmask_headers,
+    unmask_url,
+    webhook_mask_message,
+)
+from jobs.kinds.http import METHODS, clean_url, mark_secret
 from jobs.models import Job, JobLink, Notification, Run
 from jobs.permissions import can
 from jobs.services import CHAIN_FIELDS, DEFINITION_FIELDS, job_chains
@@ -31,6 +38,7 @@ from jobs.validators import (
     validate_labels,
     validate_timezone,
 )
+from jobs.vault import is_sealed
 
 
 def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
@@ -331,6 +339,16 @@ class JobForm(forms.Form):
             widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
             help_text=_("One “Name: value” per line. Secret values are never shown again."),
         )
+        self.fields["secret_headers"] = forms.CharField(
+            label=_("Secret headers"),
+            required=False,
+            widget=forms.TextInput(attrs={"spellcheck": "false"}),
+            help_text=_(
+                "Names of the headers above whose values are secrets, separated by commas: "
+                "stored encrypted, never shown again, and never sent to another host. "
+                "Authorization, cookies, tokens, keys and passwords are secret anyway."
+            ),
+        )
         self.fields["body"] = forms.CharField(
             label=_("Body"), required=False, widget=forms.Textarea(attrs={"rows": 3})
         )
@@ -372,7 +390,11 @@ class JobForm(forms.Form):
 
     def clean_notify_webhook_url(self) -> str:
         value = self.cleaned_data["notify_webhook_url"].strip()
-        return clean_url(value) if value else ""
+        # The URL is shown masked; sending the mask back means "keep the saved URL".
+        value, unknown = unmask_url(value, self.job.notify_webhook_url if self.job else "")
+        if unknown:
+            raise ValidationError(webhook_mask_message())
+        return clean_url(value) if value and not is_sealed(value) else value
 
     def clean_headers(self) -> dict[str, str]:
         headers: dict[str, str] = {}
@@ -385,6 +407,21 @@ class JobForm(forms.Form):
             headers[name.strip()] = value.strip()
         # A secret is shown masked; sending the mask back means "keep what is stored".
         return unmask_headers(headers, self.job)[0]
+
+    def clean_secret_headers(self) -> list[str]:
+        names = [n.strip() for n in self.cleaned_data["secret_headers"].split(",") if n.strip()]
+        headers = self.cleaned_data.get("headers")
+        if headers is None:
+            return names  # the headers have their own error
+        given = {name.lower() for name in headers}
+        missing = [name for name in names if name.lower() not in given]
+        if missing:
+            raise ValidationError(
+                _("%(names)s is not one of the headers above.") % {"names": ", ".join(missing)}
+            )
+        # Marked by encrypting the value now: an encrypted value is a secret wherever it goes.
+        self.cleaned_data["headers"] = mark_secret(headers, names)
+        return names
 
     def clean_expect_status(self) -> list[int]:
         codes: list[int] = []
@@ -454,6 +491,7 @@ class JobForm(forms.Form):
         initial["labels"] = "\n".join(f"{k}={v}" for k, v in (job.labels or {}).items())
         initial.update(job_chains(job))
         initial["notify_emails"] = "\n".join(job.notify_emails or [])
+        initial["notify_webhook_url"] = mask_url(job.notify_webhook_url)
         config = job.config or {}
         if job.kind == Job.Kind.TASK:
             initial["task"] = config.get("task", "")
@@ -463,6 +501,7 @@ class JobForm(forms.Form):
             initial.update({k: config.get(k) for k in ("method", "url", "body")})
             headers = mask_headers(config.get("headers") or {})
             initial["headers"] = "\n".join(f"{k}: {v}" for k, v in headers.items())
+            initial["secret_headers"] = ", ".join(secret_header_names(config.get("headers") or {}))
             initial["expect_status"] = ", ".join(str(c) for c in config.get("expect_status") or [])
         else:
             initial["command"] = config.get("command", "")
@@ -640,7 +679,11 @@ class ImportForm(forms.Form):
         upload = data.get("file")
         if upload is not None:
             if upload.size > MAX_FILE_BYTES:
-                self.add_error("file", _("The file is larger than 2 MB; import it in parts."))
+                self.add_error(
+                    "file",
+                    _("The file is larger than %(n)d bytes; import it in parts.")
+                    % {"n": MAX_FILE_BYTES},
+                )
                 return data
             try:
                 data["text"] = upload.read().decode("utf-8")

@@ -5,7 +5,10 @@ nodes carry their position (`yaml.compose`); for JSON the object parser below re
 key starts. Both formats also refuse a key given twice, which `json.loads` and PyYAML's loader
 would otherwise resolve silently by keeping the last one.
 
-Only PyYAML's safe loader and dumper are used: a file can never name a Python object.
+Only PyYAML's safe loader and dumper are used: a file can never name a Python object. Every
+check here is linear in the size of the text: a YAML alias is built once and counted at its
+expanded size, and a document that would expand past MAX_EXPANDED_NODES is refused, so nested
+aliases ("billion laughs") cannot make anything downstream walk more than that.
 """
 
 import bisect
@@ -21,16 +24,23 @@ import yaml
 from django.utils.translation import gettext as _
 
 FORMATS = ("json", "yaml")
+# Far above what a file of the largest allowed import holds with every alias written out (a job
+# is a few dozen nodes), far below what would take seconds to walk.
+MAX_EXPANDED_NODES = 100_000
+# The widest integer any field takes is a 64-bit one (19 digits); Python refuses to read more
+# than 4,300 digits at all.
+MAX_INTEGER_DIGITS = 20
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 
 
 class FileSyntaxError(ValueError):
     """The text is not a readable file of its format; `line` is 1-based."""
 
-    def __init__(self, message: str, line: int | None = None) -> None:
+    def __init__(self, message: str, line: int | None = None, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.line = line
+        self.field = field
 
 
 class LineMap(dict[str, Any]):
@@ -63,9 +73,11 @@ def guess_format(text: str, name: str = "") -> str:
 def read(text: str, fmt: str) -> Any:
     """The file's content, every mapping in it a LineMap; FileSyntaxError if it is unreadable."""
     data = _read_json(text) if fmt == "json" else _read_yaml(text)
-    problem = _text_problem(data)
-    if problem:
-        raise FileSyntaxError(*problem)
+    if fmt == "json":
+        # YAML's scalars are checked as they are built; JSON has no aliases, so one walk is linear.
+        problem = _text_problem(data)
+        if problem:
+            raise FileSyntaxError(*problem)
     return data
 
 
@@ -80,7 +92,7 @@ def write(data: Any, fmt: str) -> str:
 
 class _PositionDecoder(json.JSONDecoder):
     def __init__(self, text: str) -> None:
-        super().__init__(parse_constant=_reject_constant)
+        super().__init__(parse_constant=_reject_constant, parse_int=_integer)
         self._newlines = [i for i, char in enumerate(text) if char == "\n"]
         self.parse_object = self._parse_object
         # The C scanner calls its own object parser; the Python one calls ours.
@@ -125,6 +137,16 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+def _integer(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise ValueError(_too_long_number())
+    return int(digits)
+
+
+def _too_long_number() -> str:
+    return _("Numbers may have at most %(n)d digits.") % {"n": MAX_INTEGER_DIGITS}
+
+
 def _read_json(text: str) -> Any:
     decoder = _PositionDecoder(text)
     try:
@@ -140,11 +162,15 @@ def _read_json(text: str) -> Any:
 # --- YAML ----------------------------------------------------------------------------------------
 
 
+# libyaml's parser is about ten times faster than PyYAML's own; both give each node its line.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _read_yaml(text: str) -> Any:
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
-        return _from_node(loader, node, {}) if node is not None else None
+        return _YamlBuilder(loader).build(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or str(exc)
@@ -158,35 +184,74 @@ def _read_yaml(text: str) -> Any:
         loader.dispose()
 
 
-def _from_node(loader: yaml.SafeLoader, node: yaml.Node, built: dict[int, Any]) -> Any:
-    # An alias is the same node again: build it once, or a few nested aliases ("billion
-    # laughs") would take forever.
-    if id(node) in built:
-        return built[id(node)]
-    if isinstance(node, yaml.MappingNode):
-        pairs = []
-        for key_node, value_node in node.value:
-            key = _from_node(loader, key_node, built)
-            if isinstance(key, list | dict):
-                raise FileSyntaxError(_("A key must be text."), key_node.start_mark.line + 1)
-            value = _from_node(loader, value_node, built)
-            pairs.append((key, value, key_node.start_mark.line + 1))
-        built[id(node)] = LineMap(pairs, node.start_mark.line + 1)
-        return built[id(node)]
-    if isinstance(node, yaml.SequenceNode):
-        built[id(node)] = [_from_node(loader, item, built) for item in node.value]
-        return built[id(node)]
-    value = loader.construct_object(node, deep=True)
-    # YAML reads an unquoted 2030-01-31 as a date: as text, it goes where JSON's text goes, and
-    # the fields that take an instant parse it (and refuse one without an offset).
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    if value is not None and not isinstance(value, str | int | float):
-        raise FileSyntaxError(
-            _("Only text, numbers, true/false, null, lists and mappings can be used here."),
-            node.start_mark.line + 1,
-        )
-    return value
+class _YamlBuilder:
+    """Plain values from composed YAML nodes, each node built and checked once.
+
+    An alias is the same node again: it is built once and shared, and counted at its expanded
+    size, so the document is refused as soon as its aliases would expand past
+    MAX_EXPANDED_NODES, before anything walks the result.
+    """
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+        self.built: dict[int, Any] = {}
+        self.sizes: dict[int, int] = {}
+        self.expanded = 0
+
+    def build(self, node: yaml.Node, field: str | None = None) -> Any:
+        if id(node) in self.built:
+            self._count(self.sizes[id(node)], node)
+            return self.built[id(node)]
+        before = self.expanded
+        if isinstance(node, yaml.MappingNode):
+            pairs = []
+            for key_node, value_node in node.value:
+                key = self.build(key_node, field)
+                if isinstance(key, list | dict):
+                    raise FileSyntaxError(_("A key must be text."), key_node.start_mark.line + 1)
+                path = f"{field}.{key}" if field else str(key)
+                value = self.build(value_node, path)
+                pairs.append((key, value, key_node.start_mark.line + 1))
+            value = LineMap(pairs, node.start_mark.line + 1)
+        elif isinstance(node, yaml.SequenceNode):
+            value = [self.build(item, field) for item in node.value]
+        else:
+            value = self._scalar(node, field)
+        self._count(1, node)
+        self.built[id(node)] = value
+        self.sizes[id(node)] = self.expanded - before
+        return value
+
+    def _count(self, size: int, node: yaml.Node) -> None:
+        self.expanded += size
+        if self.expanded > MAX_EXPANDED_NODES:
+            raise FileSyntaxError(
+                _(
+                    "This file has more than %(n)d values, counting each alias (*name) as "
+                    "the values it stands for: import it in parts, with fewer aliases."
+                )
+                % {"n": MAX_EXPANDED_NODES},
+                node.start_mark.line + 1,
+            )
+
+    def _scalar(self, node: yaml.Node, field: str | None) -> Any:
+        line = node.start_mark.line + 1
+        if node.tag == "tag:yaml.org,2002:int" and len(node.value) > MAX_INTEGER_DIGITS + 1:
+            raise FileSyntaxError(_too_long_number(), line, field)
+        value = self.loader.construct_object(node, deep=True)
+        # YAML reads an unquoted 2030-01-31 as a date: as text, it goes where JSON's text goes,
+        # and the fields that take an instant parse it (and refuse one without an offset).
+        if isinstance(value, date | datetime):
+            return value.isoformat()
+        if value is not None and not isinstance(value, str | int | float):
+            raise FileSyntaxError(
+                _("Only text, numbers, true/false, null, lists and mappings can be used here."),
+                line,
+            )
+        problem = _text_problem(value, line)
+        if problem:
+            raise FileSyntaxError(problem[0], problem[1], field)
+        return value
 
 
 # --- text every database stores ------------------------------------------------------------------

@@ -96,9 +96,12 @@ class DatabaseCollector(Collector):
         for job_id, _name, _state, n in rows:
             totals[job_id] = totals.get(job_id, 0) + n
         kept = set(sorted(totals, key=lambda j: (-totals[j], j))[:MAX_JOB_SERIES])
+        # Open to anyone without a metrics token: the jobs are then known by their ids alone,
+        # since a failing job's name can say more than an outsider should learn.
+        named = bool(settings.CRONADMIN_METRICS_TOKEN)
         for job_id, name, state, n in rows:
             if job_id in kept:
-                by_job.add_metric([str(job_id), name, state], n)
+                by_job.add_metric([str(job_id), name if named else "", state], n)
         yield by_job
         yield GaugeMetricFamily(
             "cronadmin_job_problem_series_dropped",

@@ -73,7 +73,9 @@ class Job(models.Model):
     # addresses, a webhook URL; the window (null: the server's) throttles messages per channel.
     notify_on = models.JSONField(_("notify on"), default=list, blank=True)
     notify_emails = models.JSONField(_("notification e-mails"), default=list, blank=True)
-    notify_webhook_url = models.CharField(_("notification webhook"), max_length=2048, blank=True)
+    # Encrypted (jobs.vault): the URL is checked at 2048 characters before; the ciphertext is
+    # longer. Shown masked (jobs.audit.mask_url).
+    notify_webhook_url = models.CharField(_("notification webhook"), max_length=4096, blank=True)
     notify_window_seconds = models.PositiveIntegerField(
         _("notification window (seconds)"), null=True, blank=True
     )
@@ -119,6 +121,7 @@ class Job(models.Model):
             validate_labels,
             validate_notify_events,
         )
+        from jobs.vault import is_sealed
 
         errors: dict[str, list[ValidationError]] = {}
 
@@ -138,7 +141,8 @@ class Job(models.Model):
         collect(lambda: validate_emails(self.notify_emails), "notify_emails")
 
         def clean_webhook() -> None:
-            if self.notify_webhook_url:
+            # An encrypted URL was checked when it was entered.
+            if self.notify_webhook_url and not is_sealed(self.notify_webhook_url):
                 self.notify_webhook_url = clean_url(self.notify_webhook_url)
 
         collect(clean_webhook, "notify_webhook_url")
@@ -201,7 +205,10 @@ class Job(models.Model):
         if self.notify_emails:
             targets[Notification.Channel.EMAIL] = ", ".join(self.notify_emails)
         if self.notify_webhook_url:
-            targets[Notification.Channel.WEBHOOK] = self.notify_webhook_url
+            # What a notification records and shows; the sender opens the job's own URL.
+            from jobs.audit import mask_url
+
+            targets[Notification.Channel.WEBHOOK] = mask_url(self.notify_webhook_url)
         return targets
 
     def retry_delay(self, attempt: int) -> float:

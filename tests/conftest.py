@@ -193,3 +193,10 @@ def postgres_database(tmp_path) -> Iterator[tuple[str, dict[str, str]]]:
     yield url, env
     admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
     admin.close()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    from tests.write_locks import LONGEST
+
+    for group, seconds in sorted(LONGEST.items()):
+        terminalreporter.write_line(f"longest write-lock hold, {group}: {seconds * 1000:.1f} ms")

@@ -4,6 +4,7 @@ from django.urls import reverse
 
 from jobs import services
 from jobs.models import Run
+from tests.conftest import user_with_role
 
 pytestmark = pytest.mark.django_db
 
@@ -32,3 +33,17 @@ def test_the_admin_is_read_only(client):
     response = client.post(reverse("admin:jobs_run_delete", args=[run.pk]), {"post": "yes"})
     assert response.status_code == 403
     assert Run.objects.filter(pk=run.pk).exists()
+
+
+@pytest.mark.parametrize("staff", [False, True])
+def test_only_superusers_open_it(client, staff):
+    admin_role = user_with_role("Admin", "admin role")
+    admin_role.is_staff = staff
+    admin_role.save()
+    client.force_login(admin_role)
+    response = client.get("/admin/auth/user/")
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+    assert "not authorized" in client.get(response["Location"]).content.decode()
+    root = get_user_model().objects.create_superuser("root", password="pw")
+    client.force_login(root)
+    assert client.get("/admin/auth/user/").status_code == 200

@@ -237,8 +237,12 @@ class TestSession:
         assert api.post("/api/v1/jobs", TASK_JOB).status_code == 201
 
 
-def test_unknown_api_urls_answer_json_404(as_viewer):
-    response = as_viewer.get("/api/v1/nothing/here")
+@pytest.mark.parametrize(
+    "path", ["/api/v1/nothing/here", "/api/v1/jobs/a%0Ab/pause", "/cron/x%0Ay"]
+)
+def test_unknown_api_urls_answer_json_404(as_viewer, path):
+    # An encoded line break too: the catch-all must not miss it and leave it to the pages.
+    response = as_viewer.post(path, {})
     assert response.status_code == 404
     assert error_of(response)["code"] == "not_found"
 

@@ -129,6 +129,7 @@ class TestJobCreate:
             "headers": {},
             "body": "",
             "expect_status": [],
+            "secret_headers": [],
         }
 
     def test_it_gives_the_same_job_as_the_service(self, as_editor, editor):
@@ -315,12 +316,32 @@ class TestJobChange:
     def test_it_changes_one_http_setting(self, as_editor):
         job = make_http_job()
         response = as_editor.patch(
-            f"/api/v1/jobs/{job.pk}", {"http": {"url": "https://example.org/new"}}
+            f"/api/v1/jobs/{job.pk}", {"http": {"url": "https://example.com/new"}}
         )
         assert response.status_code == 200, response.content
         job.refresh_from_db()
-        assert job.config["url"] == "https://example.org/new"
+        assert job.config["url"] == "https://example.com/new"
         assert unseal(job.config["headers"]["Authorization"]) == "Bearer s3cret"
+
+    def test_a_kept_secret_does_not_follow_the_url_to_another_host(self, as_editor):
+        job = make_http_job()
+        response = as_editor.patch(
+            f"/api/v1/jobs/{job.pk}", {"http": {"url": "https://example.org/new"}}
+        )
+        assert response.status_code == 422
+        message = error_of(response)["fields"]["http.headers"]
+        assert "https://example.org instead of https://example.com" in message
+        assert "Authorization" in message
+        job.refresh_from_db()
+        assert job.version == 1 and job.config["url"] == "https://example.com/hook"
+        # Entered again for the new host, it goes there.
+        response = as_editor.patch(
+            f"/api/v1/jobs/{job.pk}",
+            {"http": {"url": "https://example.org/new", "headers": {"Authorization": "Bearer 2"}}},
+        )
+        assert response.status_code == 200, response.content
+        job.refresh_from_db()
+        assert unseal(job.config["headers"]["Authorization"]) == "Bearer 2"
 
     def test_an_operator_may_pause_through_it_but_not_edit(self, as_operator):
         job = make_job()

@@ -5,6 +5,7 @@
 import pytest
 from django.utils import timezone
 
+from jobs.audit import open_url
 from jobs.models import Job, Notification
 from tests.test_api_support import (  # noqa: F401 - fixtures
     anonymous,
@@ -30,6 +31,7 @@ SETTINGS = {
     "keep_runs_days": 7,
     "keep_runs_count": 50,
 }
+SHOWN = {**SETTINGS, "notify_webhook_url": "https://hooks.example.com/••••••"}
 
 
 def notification(job: Job, run=None, **fields) -> Notification:
@@ -56,14 +58,16 @@ class TestSettings:
         response = as_editor.patch(f"/api/v1/jobs/{job.pk}", SETTINGS)
         assert response.status_code == 200, response.content
         job.refresh_from_db()
-        assert {name: getattr(job, name) for name in SETTINGS} == SETTINGS
-        assert {k: response.json()[k] for k in SETTINGS} == SETTINGS
+        stored = {name: getattr(job, name) for name in SETTINGS}
+        assert {**stored, "notify_webhook_url": open_url(job.notify_webhook_url)} == SETTINGS
+        assert {k: response.json()[k] for k in SETTINGS} == SHOWN
         assert job.version == 2
 
     def test_it_reads_them(self, as_viewer):
         job = make_job(**SETTINGS)
         answer = as_viewer.get(f"/api/v1/jobs/{job.pk}").json()
-        assert {k: answer[k] for k in SETTINGS} == SETTINGS
+        # The webhook's URL is a secret: its host is shown, its path is not.
+        assert {k: answer[k] for k in SETTINGS} == SHOWN
 
     def test_it_rejects_bad_values(self, as_editor):
         job = make_job()

@@ -114,7 +114,8 @@ def test_scheduler_healthz_rejects_post(client, db):
 # --- /metrics ------------------------------------------------------------------------------------
 
 
-def test_metrics_works(client, db):
+def test_metrics_works(client, db, settings):
+    settings.CRONADMIN_METRICS_TOKEN = "s3cret-token"
     nightly, hourly = make_job("nightly"), make_job("hourly")
     services.job_pause(actor=None, job=hourly)
     for _ in range(3):
@@ -131,7 +132,7 @@ def test_metrics_works(client, db):
     version = ChangeMarker.objects.get(id=1).version
     SchedulerNode.objects.filter(pk=node.pk).update(applied_change=version)
 
-    response = client.get("/metrics")
+    response = client.get("/metrics", headers={"Authorization": "Bearer s3cret-token"})
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain; version=")
     found = samples(response.content)
@@ -188,7 +189,9 @@ def test_metrics_reports_the_change_propagation_delay(client, db):
     assert 19 < found[delay] < 60
 
 
-def test_metrics_bounds_the_per_job_series(client, db, monkeypatch):
+def test_metrics_bounds_the_per_job_series(client, db, monkeypatch, settings):
+    settings.CRONADMIN_METRICS_TOKEN = "s3cret-token"
+    client.defaults["HTTP_AUTHORIZATION"] = "Bearer s3cret-token"
     monkeypatch.setattr("jobs.metrics.MAX_JOB_SERIES", 2)
     jobs = [make_job(f"job {i}") for i in range(4)]
     for i, job in enumerate(jobs):
@@ -218,6 +221,18 @@ def test_metrics_needs_the_token_when_one_is_set(client, db, settings):
     right = client.get("/metrics", headers={"Authorization": "Bearer s3cret-token"})
     assert right.status_code == 200
     assert b"cronadmin_jobs" in right.content
+
+
+def test_metrics_without_a_token_names_no_job(client, db, settings):
+    settings.CRONADMIN_METRICS_TOKEN = ""
+    job = make_job("payroll export for acme")
+    make_run(job, Run.State.FAILED, timedelta(minutes=5))
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert b"payroll" not in response.content
+    found = samples(response.content)
+    labels = (("job_id", str(job.pk)), ("job_name", ""), ("state", "failed"))
+    assert found[("cronadmin_job_problem_runs_last_hour", labels)] == 1
 
 
 def test_metrics_rejects_post(client, db):

@@ -260,3 +260,25 @@ class TestDataMigration:
         finally:
             executor = MigrationExecutor(connection)
             executor.migrate(latest)
+
+
+def test_reencrypting_covers_the_webhook_urls(db, settings):
+    settings.CRONADMIN_ENCRYPTION_KEYS = [KEY_A]
+    job = services.job_create(
+        actor=None,
+        name="watched",
+        kind="task",
+        schedule="@daily",
+        config={"task": "demo.noop"},
+        notify_on=["failure"],
+        notify_webhook_url="https://hooks.example.com/services/T0/secret-path",
+    )
+    settings.CRONADMIN_ENCRYPTION_KEYS = [KEY_B, KEY_A]
+    out = io.StringIO()
+    call_command("reencryptsecrets", stdout=out)
+    assert "2 job(s) and version(s)" in out.getvalue()  # the job and its version
+    settings.CRONADMIN_ENCRYPTION_KEYS = [KEY_B]
+    job.refresh_from_db()
+    assert vault.unseal(job.notify_webhook_url).endswith("/secret-path")
+    version = JobVersion.objects.get(job=job)
+    assert vault.unseal(version.definition["notify_webhook_url"]).endswith("/secret-path")

@@ -175,7 +175,7 @@ class TestRerunFailed:
         failed_slot(job)
         assert as_viewer.get("/runs/rerun-failed/").status_code == 403
         assert as_viewer.post("/runs/rerun-failed/").status_code == 403
-        assert as_viewer.post("/jobs/bulk/", {"action": "rerun_failed"}).status_code == 302
+        assert as_viewer.post("/jobs/bulk/", {"action": "rerun_failed"}).status_code == 403
         assert Run.objects.count() == 1
 
     def test_it_rejects_wrong_method(self, as_operator):

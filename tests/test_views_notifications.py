@@ -3,7 +3,9 @@
 import pytest
 from django.utils import timezone
 
+from jobs.audit import open_url
 from jobs.models import Job, Notification
+from jobs.vault import is_sealed
 from tests.test_views_base import (  # noqa: F401 - fixtures are found by their names
     HX,
     as_editor_fixture,
@@ -58,7 +60,8 @@ class TestJobFormNotifications:
         job = Job.objects.get()
         assert job.notify_on == ["failure", "recovery"]
         assert job.notify_emails == ["ops@example.com", "dev@example.com"]
-        assert job.notify_webhook_url == "https://hooks.example.com/cron"
+        assert open_url(job.notify_webhook_url) == "https://hooks.example.com/cron"
+        assert is_sealed(job.notify_webhook_url)
         assert (job.notify_window_seconds, job.keep_runs_days, job.keep_runs_count) == (600, 7, 50)
 
     def test_the_edit_form_shows_them(self, as_editor, job):

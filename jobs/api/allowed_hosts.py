@@ -27,7 +27,7 @@ def entry_json(entry: AllowedHost) -> dict[str, Any]:
     }
 
 
-@api_view("GET", "POST")
+@api_view("GET", "POST", role="admin")
 def allowed_hosts(request: HttpRequest) -> HttpResponse:
     # Which internal networks exist is itself worth hiding: administrators only, reads too.
     require(request.user, "admin")
@@ -54,7 +54,7 @@ def allowed_hosts(request: HttpRequest) -> HttpResponse:
     )
 
 
-@api_view("DELETE")
+@api_view("DELETE", role="admin")
 def allowed_host_item(request: HttpRequest, entry_id: int) -> HttpResponse:
     require(request.user, "admin")
     entry = AllowedHost.objects.get(pk=object_id(entry_id))

@@ -30,13 +30,24 @@ EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
-def api_view(*methods: str, public: bool = False, atomic: bool = True) -> Callable[[View], View]:
+def api_view(
+    *methods: str,
+    public: bool = False,
+    role: str | dict[str, str] = "edit",
+    atomic: bool = True,
+) -> Callable[[View], View]:
     """Declare the methods of an API view; every rejection becomes the one error shape.
 
-    Unsafe methods run in one transaction, so a request that fails half-way writes nothing.
-    `public` views (the schema, the docs, the health check) need no credentials. Views that wait
-    on the network say `atomic=False`: SQLite takes its write lock when a transaction begins, and
-    holding it for a slow request would stall the scheduler.
+    Unsafe methods need `role` (one action of jobs.permissions for all of them, or one per
+    method), checked before anything of the request is read: a person who may not write is
+    refused with 403 whatever the body, not told which fields are wrong. The services check
+    again, with what they know (a shell job needs an Admin).
+
+    Unsafe methods run in one transaction, so a request that fails half-way writes nothing;
+    `atomic=False` leaves that to the services, for a view that must not hold the database's
+    write lock while it reads (an import's plan) or waits on the network (a test request):
+    SQLite takes its write lock when a transaction begins. `public` views (the schema, the docs, the
+    health check) need no credentials.
     """
 
     def decorate(view: View) -> View:
@@ -54,6 +65,9 @@ def api_view(*methods: str, public: bool = False, atomic: bool = True) -> Callab
                 if not public:
                     request.user = authenticate(request)
                     require(request.user, "view")
+                    if request.method not in SAFE_METHODS:
+                        needed = role if isinstance(role, str) else role[request.method]
+                        require(request.user, needed)
                 if "" in request.GET:
                     # `?=x` names nothing; answering as if it were absent would hide the mistake.
                     raise bad_request(_("A query parameter has no name."))
@@ -67,6 +81,9 @@ def api_view(*methods: str, public: bool = False, atomic: bool = True) -> Callab
                     raise
                 return error.response()
 
+        # Read by the tests that check every write endpoint's role.
+        wrapped.api_methods = methods  # type: ignore[attr-defined]
+        wrapped.api_role = None if public else role  # type: ignore[attr-defined]
         return csrf_exempt(wrapped)
 
     return decorate

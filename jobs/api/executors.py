@@ -112,7 +112,7 @@ def executor_register(request: HttpRequest) -> HttpResponse:
     return JsonResponse(executor_json(executor, jobs))
 
 
-@api_view("POST")
+@api_view("POST", role="operate")
 def executor_heartbeat(request: HttpRequest, name: str) -> HttpResponse:
     executor = services.executor_heartbeat(actor=request.user, executor=executor_or_404(name))
     return JsonResponse(executor_json(executor))

@@ -112,6 +112,13 @@ HTTP_FIELDS: dict[str, Field] = {
     "headers": Field("labels", help="Secret-looking header values are returned masked."),
     "body": Field("string", max_length=1_000_000),
     "expect_status": Field("statuses", help="Statuses that count as success; [] means 2xx."),
+    "secret_headers": Field(
+        "list",
+        max_length=100,
+        help="Headers whose values are secrets: stored encrypted, returned masked, never sent to "
+        "another host. Any header can be named; names such as Authorization or X-Api-Key are "
+        "secret anyway. Answers list every secret header.",
+    ),
 }
 HTTP_DEFAULTS: dict[str, Any] = {"method": "GET", "headers": {}, "body": "", "expect_status": []}
 SHELL_FIELDS: dict[str, Field] = {"command": Field("string", max_length=100_000)}

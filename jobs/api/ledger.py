@@ -32,7 +32,7 @@ RERUN_FIELDS = ("from", "to", "jobs", "dry_run")
 MAX_JOBS = 1000
 
 
-@api_view("POST")
+@api_view("POST", role="operate")
 def run_slot_rerun(request: HttpRequest, run_id: int) -> HttpResponse:
     run = run_or_404(run_id)
     data = read_json(request, required=False)
@@ -92,7 +92,7 @@ def _rerun_input(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@api_view("POST")
+@api_view("POST", role="operate")
 def runs_rerun_failed(request: HttpRequest) -> HttpResponse:
     values = _rerun_input(read_json(request, required=False))
 

@@ -9,5 +9,5 @@ urlpatterns = [
     path("cron", legacy.cron_collection, name="cron"),
     path("cron/<int:job_id>", legacy.cron_item, name="cron_item"),
     # Anything else under /cron/ is the API's, so it answers a JSON 404 too.
-    re_path(r"^cron/(?P<path>.*)$", views.unknown_endpoint),
+    re_path(r"^cron/(?P<path>[\s\S]*)$", views.unknown_endpoint),
 ]

@@ -26,7 +26,15 @@ from jobs.api.fields import (
     TASK_FIELDS,
     Field,
 )
-from jobs.audit import mask_headers, unmask_headers
+from jobs.audit import (
+    mask_headers,
+    mask_url,
+    secret_header_names,
+    unmask_headers,
+    unmask_url,
+    webhook_mask_message,
+)
+from jobs.kinds.http import mark_secret
 from jobs.models import Job, JobLink, Notification, Run
 from jobs.selectors import job_next_runs, run_output
 from jobs.services import job_chains
@@ -151,6 +159,12 @@ def parse_job(data: dict[str, Any], *, job: Job | None, partial: bool) -> dict[s
                 values[name] = field.default(name)
         for name in CHAIN_FIELDS:
             values.setdefault(name, [])
+    if "notify_webhook_url" in values:
+        # The URL is sent out masked; sending the mask back means "keep the saved URL".
+        stored = job.notify_webhook_url if job is not None else ""
+        values["notify_webhook_url"], unknown = unmask_url(values["notify_webhook_url"], stored)
+        if unknown:
+            errors["notify_webhook_url"] = webhook_mask_message()
     kind = values.get("kind", job.kind if job else None)
     current = job.config if job is not None and job.kind == kind and partial else None
     if kind in Job.Kind.values:
@@ -196,8 +210,16 @@ def _parse_config(
         if name not in fields:
             errors[f"{section}.{name}"] = _("Unknown field.")
     config = {**base, **_check_fields(given, fields, f"{section}.", errors)}
+    secret_names = config.pop("secret_headers", None) or []
     if kind == Job.Kind.HTTP and isinstance(config.get("headers"), dict):
         config["headers"] = _unmask_headers(config["headers"], job, errors)
+        given_names = {str(name).lower() for name in config["headers"]}
+        for name in secret_names:
+            if not isinstance(name, str) or name.lower() not in given_names:
+                errors["http.secret_headers"] = _("%(name)s is not one of the headers.") % {
+                    "name": repr(name)
+                }
+        config["headers"] = mark_secret(config["headers"], secret_names)
     return config
 
 
@@ -240,6 +262,7 @@ def job_json(job: Job, *, last_run: Run | None, now: datetime | None = None) -> 
     if is_http:
         http = {name: config.get(name, HTTP_DEFAULTS.get(name)) for name in HTTP_FIELDS}
         http["headers"] = mask_headers(http["headers"] or {})
+        http["secret_headers"] = secret_header_names(config.get("headers") or {})
     next_runs = job_next_runs(job, 1, now or timezone.now())
     executor = job.executor if job.executor_id else None
     return {
@@ -272,7 +295,7 @@ def job_json(job: Job, *, last_run: Run | None, now: datetime | None = None) -> 
         **job_chains(job),
         "notify_on": job.notify_on,
         "notify_emails": job.notify_emails,
-        "notify_webhook_url": job.notify_webhook_url,
+        "notify_webhook_url": mask_url(job.notify_webhook_url),
         "notify_window_seconds": job.notify_window_seconds,
         "keep_runs_days": job.keep_runs_days,
         "keep_runs_count": job.keep_runs_count,

@@ -28,7 +28,8 @@ def jobs_export(request: HttpRequest) -> HttpResponse:
     return HttpResponse(text, content_type=f"{CONTENT_TYPES[fmt]}; charset=utf-8")
 
 
-@api_view("POST")
+# Not one transaction: the plan reads only, and applying takes its own short transaction.
+@api_view("POST", atomic=False)
 def jobs_import(request: HttpRequest) -> HttpResponse:
     apply = query_flag(request, "apply")
     delete_missing = query_flag(request, "delete_missing")
@@ -54,9 +55,19 @@ def jobs_import(request: HttpRequest) -> HttpResponse:
                 actor=request.user, text=text, fmt=fmt, delete_missing=delete_missing
             )
     except JobFileError as exc:
-        message = exc.messages[0]
-        raise ApiError(422, "invalid_file", message, {exc.path: message}) from None
+        raise ApiError(422, "invalid_file", exc.messages[0], _problem_fields(exc)) from None
     return JsonResponse(plan.as_json())
+
+
+def _problem_fields(exc: JobFileError) -> dict[str, str]:
+    """Every problem of the file, by where it is; two at one place share its entry."""
+    fields: dict[str, str] = {}
+    for problem in exc.problems:
+        message = problem.messages[0]
+        fields[problem.path] = (
+            f"{fields[problem.path]} {message}" if problem.path in fields else message
+        )
+    return fields
 
 
 def _body_format(request: HttpRequest) -> str:

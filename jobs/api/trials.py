@@ -35,7 +35,7 @@ def probe_json(result: ProbeResult) -> dict[str, Any]:
     }
 
 
-@api_view("POST", atomic=False)
+@api_view("POST", role="operate", atomic=False)
 def job_test_request(request: HttpRequest, job_id: int) -> HttpResponse:
     job = job_or_404(job_id)
     data = read_json(request, required=False)
@@ -48,7 +48,7 @@ def job_test_request(request: HttpRequest, job_id: int) -> HttpResponse:
     return JsonResponse(probe_json(result))
 
 
-@api_view("POST", atomic=False)
+@api_view("POST", role="operate", atomic=False)
 def job_test_notification(request: HttpRequest, job_id: int) -> HttpResponse:
     job = job_or_404(job_id)
     data = read_json(request, required=False)

@@ -228,18 +228,29 @@ def _netloc(host: str, port: int | None) -> str:
 
 
 def seal_config(config: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
-    """Settings as stored: the values of secret-looking headers encrypted (see jobs.vault).
+    """Settings as stored: the values of secret headers encrypted (see jobs.vault).
 
     Encrypted values come back too (the mask kept by a form or the API, a restored version);
     they must open with the keys at hand. A value equal to the one stored keeps the stored
     ciphertext, so saving or restoring an unchanged definition makes no new version.
+
+    A secret stays with the address it was entered for: when the URL's scheme, host or port
+    changes, a stored secret sent back as it is (the mask) is refused, and has to be typed
+    again for the new address (or the header removed).
     """
     headers = config.get("headers") or {}
     stored = (previous or {}).get("headers") or {}
+    old_origin = origin(previous.get("url")) if previous else None
+    moved = old_origin is not None and origin(config.get("url")) != old_origin
+    stored_sealed = {value for value in stored.values() if is_sealed(value)}
     sealed: dict[str, str] = {}
+    left_behind: list[str] = []
     for name, value in headers.items():
         if not is_sealed(value) and not is_secret_header(name):
             sealed[name] = value
+            continue
+        if moved and value in stored_sealed:
+            left_behind.append(name)
             continue
         clear = _opened(name, value) if is_sealed(value) else value
         kept = stored.get(name)
@@ -247,7 +258,58 @@ def seal_config(config: dict[str, Any], previous: dict[str, Any] | None) -> dict
             sealed[name] = kept
         else:
             sealed[name] = value if is_sealed(value) else seal(value)
+    if left_behind:
+        raise ValidationError(
+            {
+                "headers": ValidationError(
+                    _(
+                        "The URL now goes to %(new)s instead of %(old)s. The saved value of "
+                        "%(names)s was entered for %(old)s and is never sent anywhere else: "
+                        "enter it again for the new address, or remove the header."
+                    ),
+                    code="secret_target_changed",
+                    params={
+                        "new": _shown_origin(origin(config.get("url"))),
+                        "old": _shown_origin(old_origin),
+                        "names": ", ".join(left_behind),
+                    },
+                )
+            }
+        )
     return {**config, "headers": sealed}
+
+
+def origin(url: Any) -> tuple[str, str, int] | None:
+    """Where a URL sends its request: scheme, host and port (the secrets' target)."""
+    if not isinstance(url, str):
+        return None
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), port or (443 if scheme == "https" else 80)
+
+
+def _shown_origin(target: tuple[str, str, int] | None) -> str:
+    if target is None:
+        return "?"
+    scheme, host, port = target
+    default = 443 if scheme == "https" else 80
+    return f"{scheme}://{_netloc(host, None if port == default else port)}"
+
+
+def mark_secret(headers: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """`headers` with the values of `names` (any header, compared without case) encrypted, so
+    that they are stored and shown as secrets whatever their names."""
+    wanted = {name.lower() for name in names}
+    return {
+        name: seal(value)
+        if str(name).lower() in wanted and isinstance(value, str) and not is_sealed(value)
+        else value
+        for name, value in headers.items()
+    }
 
 
 def _opened(name: str, value: str) -> str:

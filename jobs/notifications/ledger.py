@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from jobs.audit import open_url
 from jobs.models import Job, Notification, Run
 from jobs.notifications import channels
 from jobs.notifications.messages import compose
@@ -182,14 +183,14 @@ def deliver(notification: Notification, *, now: datetime) -> None:
             channels.send_email(list(job.notify_emails), message.subject, message.text)
         else:
             channels.send_webhook(
-                target,
+                open_url(job.notify_webhook_url),
                 message.payload,
                 idempotency_key=f"cronadmin-notification-{notification.pk}",
             )
     except channels.SendError as exc:
         _failed_attempt(notification, str(exc), now)
         return
-    notification.target = target
+    notification.target = target  # masked: see Job.notify_targets
     notification.state = Notification.State.SENT
     notification.sent_at = timezone.now()
     notification.error = ""

@@ -7,8 +7,9 @@ management commands call these, so they all behave the same.
 - executors: services that register their own HTTP jobs;
 - encryption: re-encrypting the secrets in job settings with the current key.
 - chains: the jobs a job starts when its runs end (checked and saved for job_create/job_update).
-- transfer: job definitions exported to a file, and files imported (planned, then applied).
-- allowed_hosts: the internal hosts and networks http jobs and webhooks may call.
+- transfer: job definitions exported to a file, and files imported (planned, then applied);
+- job_batches: many checked jobs written at once, for imports;
+- allowed_hosts: the internal hosts and networks http jobs and webhooks may call;
 - trials: a test request of an http job, a test message on a job's notification channels.
 """
 

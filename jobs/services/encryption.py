@@ -43,7 +43,44 @@ def job_secrets_reencrypt(*, from_secret_key: bool = False, batch_size: int = 20
                     definition = {**definition, "config": resealed}
                     JobVersion.objects.filter(pk=saved.pk).update(definition=definition)
                     changed += 1
+    return changed + _webhook_urls_reencrypt(from_secret_key, batch_size)
+
+
+def _webhook_urls_reencrypt(from_secret_key: bool, batch_size: int) -> int:
+    """The notification webhooks' URLs, in jobs and saved versions, like the headers above."""
+    changed = 0
+    jobs = Job.objects.exclude(notify_webhook_url="")
+    for ids in _batches(jobs.values_list("pk", flat=True), batch_size):
+        with transaction.atomic():
+            for job in Job.objects.select_for_update().filter(pk__in=ids):
+                url = _resealed_url(job.notify_webhook_url, f"job {job.pk}", from_secret_key)
+                if url != job.notify_webhook_url:
+                    Job.objects.filter(pk=job.pk).update(notify_webhook_url=url)
+                    changed += 1
+    versions = JobVersion.objects.filter(definition__has_key="notify_webhook_url")
+    for ids in _batches(versions.values_list("pk", flat=True), batch_size):
+        with transaction.atomic():
+            for saved in JobVersion.objects.select_for_update().filter(pk__in=ids):
+                value = saved.definition.get("notify_webhook_url")
+                where = f"version {saved.version} of job {saved.job_id}"
+                url = _resealed_url(value, where, from_secret_key)
+                if url != value:
+                    definition = {**saved.definition, "notify_webhook_url": url}
+                    JobVersion.objects.filter(pk=saved.pk).update(definition=definition)
+                    changed += 1
     return changed
+
+
+def _resealed_url(value: Any, where: str, from_secret_key: bool) -> Any:
+    if not is_sealed(value):
+        return value
+    try:
+        return reseal(value, from_secret_key=from_secret_key)
+    except VaultError as exc:
+        raise ValidationError(
+            _("The notification webhook of %(where)s: %(error)s") % {"where": where, "error": exc},
+            code="undecryptable",
+        ) from None
 
 
 def _resealed(config: Any, where: str, from_secret_key: bool) -> Any:

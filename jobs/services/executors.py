@@ -25,6 +25,7 @@ from jobs.services.jobs import (
     job_delete,
     job_update,
 )
+from jobs.vault import SECRET_MASK
 
 # --- executors: services that register their own HTTP jobs ---------------------------------------
 
@@ -120,6 +121,15 @@ def executor_register(
     if not 1 <= heartbeat_seconds <= MAX_HEARTBEAT_SECONDS:
         errors["heartbeat_seconds"] = _("Send heartbeats every 1 to 86400 seconds.")
     errors.update(_executor_offer_errors(jobs))
+    # The mask never stands for a saved secret here: the values go to the base URL given now,
+    # which may not be the one they were saved for.
+    offered = [(f"jobs[{i}].headers", offer.get("headers")) for i, offer in enumerate(jobs)]
+    for where, given in [("headers", headers), *offered]:
+        if isinstance(given, dict) and SECRET_MASK in given.values():
+            errors[where] = _(
+                "Send the real values: an executor gives its headers in full each time it "
+                "registers, and “%(mask)s” stands for nothing here."
+            ) % {"mask": SECRET_MASK}
     if errors:
         raise ValidationError(errors)
     now = timezone.now()

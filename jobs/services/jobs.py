@@ -5,6 +5,7 @@ triggers bump it for writes to the jobs table, and run requests bump it explicit
 scheduler sees the change on its next poll.
 """
 
+import copy
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -67,11 +68,7 @@ def _user(actor: Actor) -> Any:
 
 
 def job_definition(job: Job) -> dict[str, Any]:
-    definition: dict[str, Any] = {}
-    for name in DEFINITION_FIELDS:
-        value = getattr(job, name)
-        definition[name] = value.isoformat() if isinstance(value, datetime) else value
-    return _with_chains(definition, job_chains(job))
+    return _with_chains(_fields(job), job_chains(job))
 
 
 def _with_chains(definition: dict[str, Any], chains: dict[str, list[int]]) -> dict[str, Any]:
@@ -115,9 +112,12 @@ def _clean_with_chains(job: Job, given: dict[str, Any], current: Job | None) -> 
     return wanted
 
 
-def _save_version(job: Job, actor: Actor) -> None:
+def _save_version(job: Job, actor: Actor, definition: dict[str, Any] | None = None) -> None:
     JobVersion.objects.create(
-        job=job, version=job.version, definition=job_definition(job), created_by=_user(actor)
+        job=job,
+        version=job.version,
+        definition=definition if definition is not None else job_definition(job),
+        created_by=_user(actor),
     )
 
 
@@ -164,11 +164,21 @@ def job_create(
     given = {"on_success": on_success, "on_failure": on_failure, "on_finish": on_finish}
     wanted = _clean_with_chains(job, given, None)
     job.config = kinds.seal_config(job.kind, job.config, None)
+    job.notify_webhook_url = audit.seal_url(job.notify_webhook_url, "")
     job.save()
     chains_save(job, wanted)
-    _save_version(job, actor)
-    _audit_job(actor, AuditEvent.Action.CREATE, job, audit.diff({}, job_definition(job)))
+    definition = _with_chains(_fields(job), wanted)
+    _save_version(job, actor, definition)
+    _audit_job(actor, AuditEvent.Action.CREATE, job, audit.diff({}, definition))
     return job
+
+
+def _fields(job: Job) -> dict[str, Any]:
+    definition: dict[str, Any] = {}
+    for name in DEFINITION_FIELDS:
+        value = getattr(job, name)
+        definition[name] = value.isoformat() if isinstance(value, datetime) else value
+    return definition
 
 
 def _audit_job(actor: Actor, action: str, job: Job, changes: dict[str, Any] | None = None) -> None:
@@ -197,6 +207,7 @@ def job_update(*, actor: Actor, job: Job, **changes: Any) -> Job:
         setattr(job, name, value)
     wanted = _clean_with_chains(job, given, job)
     job.config = kinds.seal_config(job.kind, job.config, before["config"])
+    job.notify_webhook_url = audit.seal_url(job.notify_webhook_url, before["notify_webhook_url"])
     after = _with_chains(job_definition(job), wanted)
     if after == before:
         return job
@@ -206,18 +217,50 @@ def job_update(*, actor: Actor, job: Job, **changes: Any) -> Job:
     job.updated_by = _user(actor)
     job.save()
     chains_save(job, wanted)
-    _save_version(job, actor)
+    _save_version(job, actor, after)
     _audit_job(actor, AuditEvent.Action.UPDATE, job, audit.diff(before, after))
     return job
+
+
+def job_check(*, actor: Actor, job: Job | None, unique_name: bool = True, **fields: Any) -> Job:
+    """The job that job_create (`job` None) or job_update would save with `fields`, checked as
+    they check it and left unsaved, without its links (they name jobs that may not exist yet).
+
+    Reads only: an import plan calls this for every job in a file without taking a write lock.
+    `unique_name=False` skips the one query that looks for another job of the same name, for a
+    caller that knows there is none (an import matches jobs by name).
+    """
+    unknown = set(fields) - set(DEFINITION_FIELDS)
+    if unknown:
+        raise TypeError(f"job_check() got unknown fields: {', '.join(sorted(unknown))}")
+    if job is None:
+        require(actor, "edit", kind=fields.get("kind"))
+        candidate = Job(timezone="UTC")
+    else:
+        require(actor, "edit", kind=job.kind)
+        require(actor, "edit", kind=fields.get("kind", job.kind))
+        candidate = copy.copy(job)
+    for name, value in fields.items():
+        setattr(candidate, name, value)
+    candidate.full_clean(validate_unique=unique_name)
+    previous = job.config if job is not None else None
+    candidate.config = kinds.seal_config(candidate.kind, candidate.config, previous)
+    stored_url = job.notify_webhook_url if job is not None else ""
+    candidate.notify_webhook_url = audit.seal_url(candidate.notify_webhook_url, stored_url)
+    return candidate
+
+
+def job_pause_check(*, until: datetime | None, note: str) -> None:
+    if until is not None and until <= timezone.now():
+        raise ValidationError({"until": _("“Paused until” must be in the future.")})
+    if len(note) > 500:
+        raise ValidationError({"note": _("Keep the note under 500 characters.")})
 
 
 @transaction.atomic
 def job_pause(*, actor: Actor, job: Job, until: datetime | None = None, note: str = "") -> Job:
     require(actor, "operate")
-    if until is not None and until <= timezone.now():
-        raise ValidationError({"until": _("“Paused until” must be in the future.")})
-    if len(note) > 500:
-        raise ValidationError({"note": _("Keep the note under 500 characters.")})
+    job_pause_check(until=until, note=note)
     job = Job.objects.select_for_update().get(pk=job.pk)
     job.state = Job.State.PAUSED
     job.paused_until = until

@@ -1,10 +1,12 @@
 """Job definitions to a file and back: export, plan an import, apply it (docs/import-export.md).
 
-An import is all or nothing. Planning runs the whole file through the very services that apply
-it (job_create, job_update, job_pause, job_resume, job_delete) inside a transaction that is then
-rolled back, so a plan cannot promise what applying would refuse: roles, validation, the secret
-placeholder and the diff are the services' own, and nothing of the dry run is kept. Applying
-repeats it for real, and refuses when the jobs changed since the plan the person approved.
+An import is all or nothing. Planning reads only: every job of the file goes through job_check,
+the very checks job_create and job_update make (roles, validation, the secret placeholder), and
+the links through the chains' rules by name, so every problem of the file is found at once and
+nothing is written or locked. Applying plans again outside any transaction, then, in one short
+transaction, refuses if the jobs changed since that plan (or since the plan the person
+approved) and writes what the plan found in a few statements (jobs_create_checked,
+jobs_update_checked), and the deletions through job_delete.
 
 Jobs are matched by name, and the jobs a job starts (`on_success`, …) are written by name too:
 ids mean nothing in another database.
@@ -27,26 +29,33 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from jobs import job_files
-from jobs.audit import SECRET_MASK, diff, masked_definition, unmask_headers
+from jobs.audit import (
+    SECRET_MASK,
+    diff,
+    masked_definition,
+    unmask_headers,
+    unmask_url,
+    webhook_mask_message,
+)
 from jobs.job_files import LineMap
 from jobs.models import Job
-from jobs.permissions import require
-from jobs.services.chains import CHAIN_FIELDS
+from jobs.permissions import can, require
+from jobs.services.chains import CHAIN_FIELDS, MAX_LINKS_PER_EVENT
+from jobs.services.job_batches import jobs_create_checked, jobs_update_checked
 from jobs.services.jobs import (
     DEFINITION_FIELDS,
     Actor,
-    job_create,
+    job_check,
     job_definition,
     job_delete,
-    job_pause,
-    job_resume,
-    job_update,
+    job_pause_check,
 )
 from jobs.services.transfer_file import (
     ENTRY_FIELDS,
     FILE_VERSION,
     STATE_FIELDS,
     Entry,
+    FileEntries,
     JobFileError,
     read_entries,
 )
@@ -152,9 +161,11 @@ def _by_name(definition: dict[str, Any], names: dict[int, str]) -> dict[str, Any
 # --- import --------------------------------------------------------------------------------------
 
 
-def _fingerprint() -> str:
+def _fingerprint(*, lock: bool = False) -> str:
     """Changes whenever a job is added, removed, edited, paused or resumed."""
-    rows = Job.objects.select_for_update().order_by("pk")
+    rows = Job.objects.order_by("pk")
+    if lock:
+        rows = rows.select_for_update()
     values = rows.values_list("pk", "name", "version", "state", "paused_until", "pause_note")
     return hashlib.sha256(repr(list(values)).encode()).hexdigest()[:32]
 
@@ -162,17 +173,14 @@ def _fingerprint() -> str:
 def jobs_import_plan(
     *, actor: Actor, text: str, fmt: str, delete_missing: bool = False
 ) -> ImportPlan:
-    """What importing `text` would do, job by job. Nothing is kept."""
+    """What importing `text` would do, job by job; every problem of the file at once.
+
+    Reads only, outside any transaction: the scheduler and other writers never wait for a plan.
+    """
     require(actor, "edit")
-    entries = read_entries(text, fmt)
-    with transaction.atomic():
-        fingerprint = _fingerprint()
-        planned = _import(actor, entries, delete_missing)
-        transaction.set_rollback(True)
-    return ImportPlan(planned, fingerprint, delete_missing, applied=False)
+    return _plan(actor, read_entries(text, fmt), delete_missing).plan
 
 
-@transaction.atomic
 def jobs_import_apply(
     *,
     actor: Actor,
@@ -181,68 +189,189 @@ def jobs_import_apply(
     delete_missing: bool = False,
     fingerprint: str | None = None,
 ) -> ImportPlan:
-    """Import `text` in one transaction; with `fingerprint`, only if no job changed since."""
+    """Import `text` in one transaction; with `fingerprint`, only if no job changed since.
+
+    The plan is made first, outside the transaction; the transaction only checks that no job
+    changed meanwhile (so every check of the plan still holds) and writes what the plan found.
+    """
     require(actor, "edit")
-    entries = read_entries(text, fmt)
-    if fingerprint is not None and fingerprint != _fingerprint():
-        raise ValidationError(
-            _(
-                "The jobs have changed since this plan was made. Check the new plan and "
-                "confirm again."
-            ),
-            code="conflict",
-        )
-    planned = _import(actor, entries, delete_missing)
-    return ImportPlan(planned, _fingerprint(), delete_missing, applied=True)
+    planned = _plan(actor, read_entries(text, fmt), delete_missing)
+    if fingerprint is not None and fingerprint != planned.plan.fingerprint:
+        raise _conflict()
+    with transaction.atomic():
+        if _fingerprint(lock=True) != planned.plan.fingerprint:
+            raise _conflict()
+        _write(actor, planned)
+        after = _fingerprint()
+    plan = planned.plan
+    return ImportPlan(plan.jobs, after, delete_missing, applied=True)
 
 
-def _import(actor: Actor, entries: list[Entry], delete_missing: bool) -> list[PlannedJob]:
+def _conflict() -> ValidationError:
+    return ValidationError(
+        _("The jobs have changed since this plan was made. Check the new plan and confirm again."),
+        code="conflict",
+    )
+
+
+@dataclass(frozen=True)
+class _Planned:
+    plan: ImportPlan
+    ordered: list[Entry]  # the entries to save, each after the jobs it starts
+    existing: dict[str, Job]
+    checked: dict[str, Job]  # each job as job_check passed it, unsaved
+
+
+def _plan(actor: Actor, read: FileEntries, delete_missing: bool) -> _Planned:
+    # The fingerprint first: a job changed while the plan reads is then a conflict at apply.
+    fingerprint = _fingerprint()
     existing = {job.name: job for job in Job.objects.prefetch_related("downstream_links")}
     names = {job.pk: name for name, job in existing.items()}
-    before = {
-        entry.name: (_by_name(job_definition(job), names), _state(job))
-        for entry in entries
-        if (job := existing.get(entry.name)) is not None
-    }
-    ordered, cyclic = _link_order(entries, _link_graph(entries, existing, names, delete_missing))
-    saved = dict(existing)
-    for entry in ordered:
-        links = _link_ids(entry, saved)
-        saved[entry.name] = _save_entry(actor, entry, saved.get(entry.name), links)
-    # Jobs on a cycle cannot each come after the jobs they start: they are saved without links,
-    # then linked, and the chains' own check refuses the link that closes the cycle.
-    for entry in cyclic:
-        no_links = {name: [] for name in CHAIN_FIELDS}
-        saved[entry.name] = _save_entry(actor, entry, saved.get(entry.name), no_links)
-    for entry in cyclic:
-        with _refused_at(entry):
-            links = _link_ids(entry, saved)
-            saved[entry.name] = job_update(actor=actor, job=saved[entry.name], **links)
-    names = {job.pk: name for name, job in saved.items()}
-    planned = [
-        _planned(entry, saved[entry.name], names, before.get(entry.name)) for entry in entries
-    ]
+    entries = read.entries
+    # The entries the file could not even read are refused; the others are checked all the same,
+    # so that every problem of the file is reported at once.
+    problems = list(read.problems)
+    _link_graph(read.partial, read.names, existing, names, delete_missing, problems)
+    graph = _link_graph(entries, read.names, existing, names, delete_missing, problems)
+    ordered, cyclic = _link_order(entries, graph)
+    problems += _cycle_problems(cyclic, graph)
+    planned: list[PlannedJob] = []
+    checks: dict[str, Job] = {}
+    for entry in entries:
+        job = existing.get(entry.name)
+        try:
+            definition = _definition(entry, job)
+            with _refused_at(entry):
+                # Names are matched, so no other job has this one.
+                checked = job_check(
+                    actor=actor, job=job, unique_name=False, name=entry.name, **definition
+                )
+                _check_state(entry.values)
+        except JobFileError as exc:
+            problems.append(exc)
+            continue
+        checks[entry.name] = checked
+        before = (_by_name(job_definition(job), names), _state(job)) if job else None
+        planned.append(_planned(entry, checked, before))
     if delete_missing:
-        in_file = {entry.name for entry in entries}
         for name, job in sorted(existing.items()):
-            if name not in in_file:
-                try:
-                    job_delete(actor=actor, job=job)
-                except PermissionDenied as exc:
-                    raise JobFileError(str(exc), job=name, code="forbidden") from None
-                planned.append(PlannedJob(name, "delete"))
-    return planned
+            if name in read.names:
+                continue
+            if not can(actor, "edit", kind=job.kind):
+                message = _("Only administrators may create or change shell jobs.")
+                problems.append(JobFileError(message, job=name, code="forbidden"))
+            planned.append(PlannedJob(name, "delete"))
+    if problems:
+        raise JobFileError.of(problems)
+    plan = ImportPlan(planned, fingerprint, delete_missing, applied=False)
+    return _Planned(plan, ordered, existing, checks)
+
+
+def _write(actor: Actor, planned: _Planned) -> None:
+    """What the plan found, in a few statements (its checks ran, and the fingerprint says
+    nothing they read has changed): new jobs, then changed ones, then deletions."""
+    actions = {job.name: job.action for job in planned.plan.jobs}
+    saved = dict(planned.existing)
+    creates = [entry for entry in planned.ordered if actions[entry.name] == "create"]
+    # A link to another new job names it by its position until it has an id.
+    position = {entry.name: -1 - index for index, entry in enumerate(creates)}
+    new_jobs = jobs_create_checked(
+        actor=actor,
+        jobs=[
+            (
+                planned.checked[entry.name],
+                _link_ids(entry, saved, position),
+                _wanted_state(entry.values),
+            )
+            for entry in creates
+        ],
+    )
+    saved.update((job.name, job) for job in new_jobs)
+    jobs_update_checked(
+        actor=actor,
+        jobs=[
+            (
+                planned.existing[entry.name],
+                planned.checked[entry.name],
+                _link_ids(entry, saved),
+                _wanted_state(entry.values),
+            )
+            for entry in planned.ordered
+            if actions[entry.name] == "change"
+        ],
+    )
+    for job in planned.plan.of("delete"):
+        try:
+            job_delete(actor=actor, job=planned.existing[job.name])
+        except PermissionDenied as exc:
+            raise JobFileError(str(exc), job=job.name, code="forbidden") from None
+
+
+def _wanted_state(values: dict[str, Any]) -> tuple[str, Any, str]:
+    if values.get("state", Job.State.ACTIVE) == Job.State.ACTIVE:
+        return Job.State.ACTIVE, None, ""
+    return Job.State.PAUSED, values.get("paused_until"), values.get("pause_note") or ""
+
+
+def _check_state(values: dict[str, Any]) -> None:
+    if values.get("state", Job.State.ACTIVE) != Job.State.ACTIVE:
+        job_pause_check(until=values.get("paused_until"), note=values.get("pause_note") or "")
+
+
+def _cycle_problems(cyclic: list[Entry], graph: dict[str, set[str]]) -> list[JobFileError]:
+    """Each cycle among the jobs _link_order left over, once, at the last of its jobs in the
+    file (the link that closes it); the message shows the path."""
+    problems = []
+    covered: set[str] = set()
+    for entry in reversed(cyclic):
+        if entry.name in covered:
+            continue
+        path = _path_to_cycle(entry.name, graph)
+        if path[-1] != entry.name:
+            continue  # it only leads to a cycle, which its own jobs report
+        covered.update(path)
+        field_name = next(
+            (name for name, targets in entry.links.items() if path[1] in targets), "on_success"
+        )
+        message = _(
+            "This would make a cycle: %(path)s. A job must not start itself, even through others."
+        ) % {"path": " → ".join(path)}
+        problems.append(
+            JobFileError(
+                message, line=entry.body.line_of(field_name), job=entry.name, field=field_name
+            )
+        )
+    return problems
+
+
+def _path_to_cycle(start: str, graph: dict[str, set[str]]) -> list[str]:
+    path, seen = [start], {start: 0}
+    while True:
+        following = sorted(graph.get(path[-1], ()))
+        if not following:
+            return path  # not reached: every job left over starts another one left over
+        step = next((name for name in following if name in seen), None)
+        if step is not None:
+            return [*path, step]
+        step = following[0]
+        seen[step] = len(path)
+        path.append(step)
 
 
 def _link_graph(
-    entries: list[Entry], existing: dict[str, Job], names: dict[int, str], delete_missing: bool
+    entries: list[Entry],
+    in_file: set[str],
+    existing: dict[str, Job],
+    names: dict[int, str],
+    delete_missing: bool,
+    problems: list[JobFileError],
 ) -> dict[str, set[str]]:
     """Which jobs each job starts once the file is imported, by name.
 
-    Refuses a name that no job will have. With `delete_missing`, that is every name not in the
-    file: the file would link to a job that it deletes.
+    Refuses (into `problems`) a name that no job will have. With `delete_missing`, that is every
+    name not in the file: the file would link to a job that it deletes.
     """
-    in_file = {entry.name for entry in entries}
+    read_well = {entry.name for entry in entries}
     graph: dict[str, set[str]] = {}
     if not delete_missing:
         # The jobs the file leaves alone keep their links, which may lead back into the file.
@@ -252,15 +381,40 @@ def _link_graph(
     for entry in entries:
         graph[entry.name] = set()
         for field_name, targets in entry.links.items():
-            for target in targets:
-                if target not in in_file and (delete_missing or target not in existing):
-                    raise JobFileError(
-                        _unknown_link(target, delete_missing and target in existing),
+            if len(targets) > MAX_LINKS_PER_EVENT:
+                problems.append(
+                    JobFileError(
+                        _("A job can start at most %(n)d jobs per event.")
+                        % {"n": MAX_LINKS_PER_EVENT},
                         line=entry.body.line_of(field_name),
                         job=entry.name,
                         field=field_name,
                     )
-                graph[entry.name].add(target)
+                )
+            for target in targets:
+                if target == entry.name:
+                    problems.append(
+                        JobFileError(
+                            _("A job cannot start itself."),
+                            line=entry.body.line_of(field_name),
+                            job=entry.name,
+                            field=field_name,
+                        )
+                    )
+                    continue
+                if target not in in_file and (delete_missing or target not in existing):
+                    problems.append(
+                        JobFileError(
+                            _unknown_link(target, delete_missing and target in existing),
+                            line=entry.body.line_of(field_name),
+                            job=entry.name,
+                            field=field_name,
+                        )
+                    )
+                    continue
+                if target in read_well or target not in in_file:
+                    # A job the file could not read is refused already: no link leads to it.
+                    graph[entry.name].add(target)
     return graph
 
 
@@ -304,8 +458,14 @@ def _link_order(
     return [entries[i] for i in order], [entries[i] for i in left]
 
 
-def _link_ids(entry: Entry, saved: dict[str, Job]) -> dict[str, list[int]]:
-    return {name: [saved[target].pk for target in targets] for name, targets in entry.links.items()}
+def _link_ids(
+    entry: Entry, saved: dict[str, Job], position: dict[str, int] | None = None
+) -> dict[str, list[int]]:
+    position = position or {}
+    return {
+        name: [saved[t].pk if t in saved else position[t] for t in targets]
+        for name, targets in entry.links.items()
+    }
 
 
 @contextmanager
@@ -319,25 +479,15 @@ def _refused_at(entry: Entry) -> Iterator[None]:
         raise JobFileError(str(exc), line=entry.line, job=entry.name, code="forbidden") from None
 
 
-def _save_entry(actor: Actor, entry: Entry, job: Job | None, links: dict[str, list[int]]) -> Job:
-    definition = _definition(entry, job)
-    with _refused_at(entry):
-        if job is None:
-            job = job_create(actor=actor, name=entry.name, **definition, **links)
-        else:
-            job = job_update(actor=actor, job=job, **definition, **links)
-        return _apply_state(actor, job, entry.values)
-
-
 def _planned(
-    entry: Entry,
-    job: Job,
-    names: dict[int, str],
-    before: tuple[dict[str, Any], dict[str, Any]] | None,
+    entry: Entry, job: Job, before: tuple[dict[str, Any], dict[str, Any]] | None
 ) -> PlannedJob:
+    """What saving `entry` changes, from the checked, unsaved `job` it would become."""
     definition_before, state_before = before or ({}, NEW_JOB_STATE)
-    changes = diff(definition_before, _by_name(job_definition(job), names))
-    state_after = _state(job)
+    after = {name: value for name, value in job_definition(job).items() if name not in CHAIN_FIELDS}
+    after.update({name: targets for name, targets in entry.links.items() if targets})
+    changes = diff(definition_before, after)
+    state_after = _state_of(entry.values)
     for name in STATE_FIELDS:
         if state_before[name] != state_after[name]:
             changes[name] = [state_before[name], state_after[name]]
@@ -348,20 +498,21 @@ def _planned(
     return PlannedJob(entry.name, action, dict(sorted(changes.items())), entry.line)
 
 
+def _state_of(values: dict[str, Any]) -> dict[str, Any]:
+    """The state an entry leaves its job in (resuming clears the pause's end and note)."""
+    if values.get("state", Job.State.ACTIVE) == Job.State.ACTIVE:
+        return dict(NEW_JOB_STATE)
+    until = values.get("paused_until")
+    return {
+        "state": values["state"],
+        "paused_until": until.isoformat() if until else None,
+        "pause_note": values.get("pause_note") or "",
+    }
+
+
 def _state(job: Job) -> dict[str, Any]:
     until = job.paused_until.isoformat() if job.paused_until else None
     return {"state": job.state, "paused_until": until, "pause_note": job.pause_note}
-
-
-def _apply_state(actor: Actor, job: Job, values: dict[str, Any]) -> Job:
-    # Pausing is its own service (with its own checks and audit entry), not part of an edit.
-    state = values.get("state", Job.State.ACTIVE)
-    if state == Job.State.ACTIVE:
-        return job_resume(actor=actor, job=job) if job.state == Job.State.PAUSED else job
-    until, note = values.get("paused_until"), values.get("pause_note") or ""
-    if (job.state, job.paused_until, job.pause_note) == (state, until, note):
-        return job
-    return job_pause(actor=actor, job=job, until=until, note=note)
 
 
 def _definition(entry: Entry, job: Job | None) -> dict[str, Any]:
@@ -379,6 +530,17 @@ def _definition(entry: Entry, job: Job | None) -> dict[str, Any]:
             pass
     if definition.get("kind") == Job.Kind.HTTP and isinstance(definition.get("config"), dict):
         definition["config"] = _unmask_headers(entry, definition["config"], job)
+    stored_url = job.notify_webhook_url if job is not None else ""
+    definition["notify_webhook_url"], unknown = unmask_url(
+        definition.get("notify_webhook_url"), stored_url
+    )
+    if unknown:
+        raise JobFileError(
+            webhook_mask_message(),
+            line=entry.body.line_of("notify_webhook_url"),
+            job=entry.name,
+            field="notify_webhook_url",
+        )
     return definition
 
 
@@ -414,6 +576,7 @@ def _config_line(entry: Entry, *keys: Any) -> int:
 
 
 def _entry_error(entry: Entry, exc: ValidationError) -> JobFileError:
+    """Every field the services refused, each at its line."""
     items = exc.error_dict.items() if hasattr(exc, "error_dict") else [(NON_FIELD_ERRORS, exc)]
     problems = []
     for key, errors in items:
@@ -421,15 +584,15 @@ def _entry_error(entry: Entry, exc: ValidationError) -> JobFileError:
         message = " ".join(m for error in error_list for m in error.messages)
         name = PAUSE_ERROR_FIELDS.get(key, key)
         if name == NON_FIELD_ERRORS:
-            problems.append((entry.line, None, message))
+            line, field_name = entry.line, None
         elif name in ENTRY_FIELDS or name == "name":
             line = entry.body.line_of(name) if name in entry.body else entry.line
-            problems.append((line, None if name == "name" else name, message))
+            field_name = None if name == "name" else name
         else:
             # The kind's settings report their own keys (`url`, `task`): they live in `config`.
-            problems.append((_config_line(entry, name), f"config.{name}", message))
-    line, field_name, message = min(problems, key=lambda problem: problem[0])
-    return JobFileError(message, line=line, job=entry.name, field=field_name)
+            line, field_name = _config_line(entry, name), f"config.{name}"
+        problems.append(JobFileError(message, line=line, job=entry.name, field=field_name))
+    return JobFileError.of(problems)
 
 
 __all__ = [

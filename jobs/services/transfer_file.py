@@ -5,6 +5,7 @@ only the file's frame (docs/import-export.md): the version, job entries by name,
 the right types, links by job name.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,8 +22,13 @@ from jobs.services.chains import CHAIN_FIELDS
 from jobs.services.jobs import DEFINITION_FIELDS
 
 FILE_VERSION = 1
-# The confirm step sends the file back as a form field, which Django caps at 2.5 MB.
-MAX_FILE_BYTES = 2_000_000
+# Far more than 500 jobs take (an exported job is under a kilobyte), and little enough that
+# reading a file refused for its size of jobs costs a web worker only a few seconds. (The
+# confirm step sends the file back as a form field, which Django caps at 2.5 MB.)
+MAX_FILE_BYTES = 1_000_000
+# Planned and applied within a few seconds (bench/imports.py measures it): a request stays well
+# inside the web server's timeout and the write transaction stays short.
+MAX_JOBS_PER_FILE = 500
 STATE_FIELDS = ("state", "paused_until", "pause_note")
 # What one job's entry may hold: its definition (named by its key in the file), the jobs it
 # starts (by name) and its state.
@@ -59,6 +65,19 @@ class JobFileError(ValidationError):
         self.line = line
         self.job = job
         self.field = field
+        # Every problem found in the file, this one first (see `of`).
+        self.problems: list[JobFileError] = [self]
+        # What could be read of a job refused for the problems of some of its fields.
+        self.entry: Entry | None = None
+
+    @classmethod
+    def of(cls, problems: list["JobFileError"]) -> "JobFileError":
+        """One refusal for all of `problems`, in the order of their lines, the first in front."""
+        found = [problem for error in problems for problem in error.problems]
+        found.sort(key=lambda problem: (problem.line is None, problem.line or 0))
+        first = found[0]
+        first.problems = found
+        return first
 
     @property
     def path(self) -> str:
@@ -84,7 +103,19 @@ class Entry:
 # --- reading the file ----------------------------------------------------------------------------
 
 
-def read_entries(text: str, fmt: str) -> list["Entry"]:
+@dataclass(frozen=True)
+class FileEntries:
+    """The entries read well, and the problems of the rest (of the same file)."""
+
+    entries: list[Entry]
+    problems: list[JobFileError]
+    names: set[str]  # of every job in the file, read well or not
+    # Entries with problems of their own whose links can still be checked.
+    partial: list[Entry]
+
+
+def read_entries(text: str, fmt: str) -> FileEntries:
+    """The file's entries; JobFileError if the file as a whole cannot be read."""
     if fmt not in job_files.FORMATS:
         raise JobFileError(_("Choose json or yaml."), field="format")
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
@@ -96,37 +127,83 @@ def read_entries(text: str, fmt: str) -> list["Entry"]:
     try:
         data = job_files.read(text, fmt)
     except FileSyntaxError as exc:
-        raise JobFileError(exc.message, line=exc.line) from None
+        raise JobFileError(exc.message, line=exc.line, **_where(exc.field)) from None
     if not isinstance(data, LineMap):
         raise JobFileError(
             _("The file must be a mapping with “version” and “jobs”."), line=_first_line(text)
         )
-    _refuse_repeats(data, None, deep=False)
+    problems = _collect(_refuse_repeats, data, None, deep=False)
     for key in data:
         if key not in ("version", "jobs"):
-            raise JobFileError(
-                _("Unknown key “%(key)s”: a file has only “version” and “jobs”.") % {"key": key},
-                line=data.line_of(key),
-                field=str(key),
+            problems.append(
+                JobFileError(
+                    _("Unknown key “%(key)s”: a file has only “version” and “jobs”.")
+                    % {"key": key},
+                    line=data.line_of(key),
+                    field=str(key),
+                )
             )
-    _check_version(data)
+    problems += _collect(_check_version, data)
     jobs = data.get("jobs")
     if not isinstance(jobs, LineMap):
-        raise JobFileError(
-            _("“jobs” must be a mapping of job names to their definitions.")
-            if "jobs" in data
-            else _("The file has no “jobs”."),
-            line=data.line_of("jobs"),
-            field="jobs",
+        problems.append(
+            JobFileError(
+                _("“jobs” must be a mapping of job names to their definitions.")
+                if "jobs" in data
+                else _("The file has no “jobs”."),
+                line=data.line_of("jobs"),
+                field="jobs",
+            )
         )
+        raise JobFileError.of(problems)
+    if len(jobs) > MAX_JOBS_PER_FILE:
+        problems.append(
+            JobFileError(
+                _("A file may hold at most %(n)d jobs; this one has %(count)d: import it in parts.")
+                % {"n": MAX_JOBS_PER_FILE, "count": len(jobs)},
+                line=data.line_of("jobs"),
+                field="jobs",
+            )
+        )
+        raise JobFileError.of(problems)
     for name, line in jobs.repeated:
-        raise JobFileError(
-            _("This job is in the file twice (first on line %(first)d).")
-            % {"first": jobs.line_of(name)},
-            line=line,
-            job=str(name),
+        problems.append(
+            JobFileError(
+                _("This job is in the file twice (first on line %(first)d).")
+                % {"first": jobs.line_of(name)},
+                line=line,
+                job=str(name),
+            )
         )
-    return [_read_entry(name, body, jobs.line_of(name)) for name, body in jobs.items()]
+    if problems:
+        raise JobFileError.of(problems)
+    entries, partial = [], []
+    for name, body in jobs.items():
+        try:
+            entries.append(_read_entry(name, body, jobs.line_of(name)))
+        except JobFileError as exc:
+            problems.append(exc)
+            if exc.entry is not None:
+                partial.append(exc.entry)
+    return FileEntries(entries, problems, {str(name) for name in jobs}, partial)
+
+
+def _collect(check: Callable[..., None], *args: Any, **kwargs: Any) -> list[JobFileError]:
+    try:
+        check(*args, **kwargs)
+    except JobFileError as exc:
+        return exc.problems
+    return []
+
+
+def _where(path: str | None) -> dict[str, str | None]:
+    """A value's place in the file (`jobs.<name>.<field>…`) as the job and field it is in."""
+    if not path:
+        return {}
+    parts = path.split(".", 2)
+    if parts[0] == "jobs" and len(parts) > 1:
+        return {"job": parts[1], "field": parts[2] if len(parts) > 2 else None}
+    return {"field": path}
 
 
 def _first_line(text: str) -> int:
@@ -155,44 +232,60 @@ def _check_version(data: LineMap) -> None:
 def _refuse_repeats(
     mapping: LineMap, job: str | None, prefix: str = "", *, deep: bool = True
 ) -> None:
-    for key, line in mapping.repeated:
-        raise JobFileError(
+    problems = [
+        JobFileError(
             _("“%(key)s” is given twice (first on line %(first)d).")
             % {"key": key, "first": mapping.line_of(key)},
             line=line,
             job=job,
             field=f"{prefix}{key}",
         )
+        for key, line in mapping.repeated
+    ]
     for key, value in mapping.items() if deep else ():
         if isinstance(value, LineMap):
-            _refuse_repeats(value, job, f"{prefix}{key}.")
+            problems += _collect(_refuse_repeats, value, job, f"{prefix}{key}.")
+    if problems:
+        raise JobFileError.of(problems)
 
 
 def _read_entry(name: Any, body: Any, line: int) -> Entry:
+    """The entry, or a JobFileError with every problem it has."""
     if not isinstance(name, str) or not name.strip():
         raise JobFileError(_("A job's name must be text."), line=line, job=str(name))
     if not isinstance(body, LineMap):
         raise JobFileError(
             _("A job must be a mapping of its fields, e.g. kind: task."), line=line, job=name
         )
-    _refuse_repeats(body, name)
+    problems = _collect(_refuse_repeats, body, name)
     values: dict[str, Any] = {}
     for key, value in body.items():
         if key not in ENTRY_FIELDS:
-            raise JobFileError(
-                _("Unknown field. A job has: %(fields)s.") % {"fields": ", ".join(ENTRY_FIELDS)},
-                line=body.line_of(key),
-                job=name,
-                field=str(key),
+            problems.append(
+                JobFileError(
+                    _("Unknown field. A job has: %(fields)s.")
+                    % {"fields": ", ".join(ENTRY_FIELDS)},
+                    line=body.line_of(key),
+                    job=name,
+                    field=str(key),
+                )
             )
+            continue
         try:
             values[key] = _typed(key, value)
         except ValueError as exc:
-            raise JobFileError(str(exc), line=body.line_of(key), job=name, field=key) from None
+            problems.append(JobFileError(str(exc), line=body.line_of(key), job=name, field=key))
     for required in REQUIRED_FIELDS:
-        if required not in values:
-            raise JobFileError(_("This field is required."), line=line, job=name, field=required)
-    return Entry(name, line, body, values)
+        if required not in body:
+            problems.append(
+                JobFileError(_("This field is required."), line=line, job=name, field=required)
+            )
+    entry = Entry(name, line, body, values)
+    if problems:
+        error = JobFileError.of(problems)
+        error.entry = entry
+        raise error
+    return entry
 
 
 def _typed(name: str, value: Any) -> Any:

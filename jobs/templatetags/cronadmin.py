@@ -15,6 +15,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from jobs.change_display import label_of
+from jobs.audit import mask_url
 from jobs.models import Job, Notification, Run
 from jobs.selectors import job_schedule
 
@@ -179,6 +180,12 @@ def results_strip(strip: list[dict[str, Any]]) -> SafeString:
 def field_label(name: str) -> str:
     """A definition field ("max_retries", "config.url") in the words of the job form."""
     return label_of(name)
+
+
+@register.filter
+def masked_url(value: str) -> str:
+    """A secret URL (the notification webhook's) as anyone may see it: its host, not its path."""
+    return mask_url(value)
 
 
 @register.filter

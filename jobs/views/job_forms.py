@@ -104,6 +104,9 @@ def job_clone(request: HttpRequest, pk: int) -> HttpResponse:
         # A masked secret cannot be copied: the clone is given it again by whoever saves it.
         headers = mask_headers(source.config.get("headers") or {}).items()
         initial["headers"] = "\n".join(f"{k}: {v}" for k, v in headers if v != SECRET_MASK)
+        initial["secret_headers"] = ""
+    # Nor can the webhook's URL, a secret too.
+    initial["notify_webhook_url"] = ""
     form = JobForm(user=request.user, initial=initial)
     title = _("Clone “%(name)s”") % {"name": source.name}
     return _render_form(request, form, title=title, action=reverse("jobs:job_create"))

@@ -92,7 +92,7 @@ BULK_ACTIONS = {
 
 @require_POST
 @login_required
-@role_required("view")
+@role_required("operate")
 def job_bulk(request: HttpRequest) -> HttpResponse:
     action = request.POST.get("action", "")
     ids = [int(i) for i in request.POST.getlist("job") if i.isdigit()]
@@ -250,7 +250,7 @@ def _summary_response(
 
 @require_POST
 @login_required
-@role_required("view")
+@role_required("operate")
 def job_pause(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_job(pk)
     form = PauseForm(request.POST)
@@ -274,7 +274,7 @@ def job_pause(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
-@role_required("view")
+@role_required("operate")
 def job_resume(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_job(pk)
     services.job_resume(actor=request.user, job=job)
@@ -284,7 +284,7 @@ def job_resume(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
-@role_required("view")
+@role_required("operate")
 def job_run_now(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_job(pk)
     run = services.job_run_now(actor=request.user, job=job)
@@ -296,7 +296,7 @@ def job_run_now(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @login_required
-@role_required("view")
+@role_required("edit")
 def job_delete(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_job(pk)
     if request.method == "POST":

@@ -30,7 +30,7 @@ AS_PLANNED_SHOWN = 200
 
 @require_POST
 @login_required
-@role_required("view")
+@role_required("operate")
 def run_slot_rerun(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_run(pk)
     try:

@@ -80,7 +80,7 @@ def _after_action(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
-@role_required("view")
+@role_required("operate")
 def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_run(pk)
     try:

@@ -60,7 +60,8 @@ def _plan(request: HttpRequest, form: ImportForm) -> ImportPlan | None:
             delete_missing=form.cleaned_data["delete_missing"],
         )
     except JobFileError as exc:
-        form.add_error(form.source_field, exc.messages[0])
+        for problem in exc.problems:
+            form.add_error(form.source_field, problem.messages[0])
         return None
 
 
@@ -92,7 +93,8 @@ def job_import_apply(request: HttpRequest) -> HttpResponse:
             fingerprint=form.cleaned_data["fingerprint"] or None,
         )
     except JobFileError as exc:
-        form.add_error("text", exc.messages[0])
+        for problem in exc.problems:
+            form.add_error("text", problem.messages[0])
         return _render(request, form)
     except ValidationError as exc:
         # The jobs changed since the plan: show the plan as it is now, to be confirmed again.

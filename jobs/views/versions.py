@@ -45,7 +45,7 @@ def job_versions(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
-@role_required("view")
+@role_required("edit")
 def job_version_restore(request: HttpRequest, pk: int, version: int) -> HttpResponse:
     job = get_job(pk)
     try:
