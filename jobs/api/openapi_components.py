@@ -189,6 +189,9 @@ def run_output(*, detail: bool) -> Schema:
         host=STRING,
         pid=nullable(INTEGER),
         requested_by=nullable(STRING),
+        params=nullable(
+            {"type": "object", "description": "Task parameters given for this run only."}
+        ),
     )
     if detail:
         schema["properties"].update(output=STRING, output_dropped_bytes=INTEGER, error=STRING)

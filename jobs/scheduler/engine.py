@@ -21,6 +21,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from jobs import notifications
+from jobs.calendars import calendar_reason
 from jobs.models import Executor, Job, Run
 from jobs.scheduler import run_metrics
 from jobs.scheduler.chains import create_chained_runs
@@ -102,6 +103,11 @@ def _pending(
         first_run_id or run_id,
         not_before,
     )
+
+
+def _calendar_skips(spec: JobSpec, slot: datetime) -> bool:
+    verdict = spec.calendar_verdict(slot)
+    return verdict is not None and verdict.skipped
 
 
 class Engine:
@@ -374,6 +380,10 @@ class Engine:
                 elif spec.executor_id in offline:
                     state, cause = Run.State.SKIPPED, Run.Cause.EXECUTOR_OFFLINE
                     reason = offline[spec.executor_id]
+                elif verdict := spec.calendar_verdict(slot.scheduled_for):
+                    # Skipped, or run here having been moved out of an excluded period.
+                    state = Run.State.SKIPPED if verdict.skipped else Run.State.QUEUED
+                    reason, cause = calendar_reason(verdict), Run.Cause.CALENDAR
                 else:
                     state = Run.State.QUEUED
             finished = None if state == Run.State.QUEUED else created
@@ -426,6 +436,7 @@ class Engine:
                 and now - slot.scheduled_for > grace
                 and not spec.is_paused_at(slot.scheduled_for)
                 and spec.executor_id not in offline
+                and not _calendar_skips(spec, slot.scheduled_for)
             ):
                 late[slot.job_id].append(slot.scheduled_for)
             else:

@@ -20,6 +20,7 @@ from jobs import audit, kinds
 from jobs.models import (
     CHANGE_CHANNEL,
     AuditEvent,
+    Calendar,
     ChangeMarker,
     Job,
     JobVersion,
@@ -51,6 +52,7 @@ DEFINITION_FIELDS = (
     "misfire_limit",
     "labels",
     "priority",
+    "on_calendar",
     *NOTIFY_FIELDS,
     *RETENTION_FIELDS,
 )
@@ -69,7 +71,33 @@ def job_definition(job: Job) -> dict[str, Any]:
     for name in DEFINITION_FIELDS:
         value = getattr(job, name)
         definition[name] = value.isoformat() if isinstance(value, datetime) else value
-    return _with_chains(definition, job_chains(job))
+    return _with_calendars(_with_chains(definition, job_chains(job)), _calendar_names(job))
+
+
+def _calendar_names(job: Job) -> list[str]:
+    return sorted(calendar.name for calendar in job.calendars.all()) if job.pk else []
+
+
+def _with_calendars(definition: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    # Like chains: left out when empty, so definitions saved before calendars compare equal.
+    if names:
+        definition["calendars"] = sorted(names)
+    else:
+        definition.pop("calendars", None)
+    return definition
+
+
+def _wanted_calendars(given: Iterable[Any] | None) -> tuple[list[Calendar] | None, dict]:
+    """The calendars asked for (None: leave them), and the errors keyed "calendars"."""
+    from jobs.services.calendars import calendars_named
+
+    if given is None:
+        return None, {}
+    names = [item.name if isinstance(item, Calendar) else item for item in given]
+    try:
+        return calendars_named(names), {}
+    except ValidationError as exc:
+        return None, exc.error_dict
 
 
 def _with_chains(definition: dict[str, Any], chains: dict[str, list[int]]) -> dict[str, Any]:
@@ -94,12 +122,15 @@ def _wanted_chains(given: dict[str, Any]) -> tuple[dict[str, list[int]], dict[st
     return wanted, errors
 
 
-def _clean_with_chains(job: Job, given: dict[str, Any], current: Job | None) -> dict[str, list]:
+def _clean_with_chains(
+    job: Job, given: dict[str, Any], current: Job | None, extra: dict | None = None
+) -> dict[str, list]:
     """full_clean() and the chain checks together, so a form shows every error at once.
 
-    Returns the chains to save (those given); raises one ValidationError naming every field.
+    Returns the chains to save (those given); raises one ValidationError naming every field,
+    `extra` errors (of the calendars) included.
     """
-    errors: dict[str, list[ValidationError]] = {}
+    errors: dict[str, list[ValidationError]] = dict(extra or {})
     try:
         job.full_clean()
     except ValidationError as exc:
@@ -140,6 +171,7 @@ def job_create(
     on_success: Iterable[Job | int] | None = None,
     on_failure: Iterable[Job | int] | None = None,
     on_finish: Iterable[Job | int] | None = None,
+    calendars: Iterable[Calendar | str] | None = None,
     **fields: Any,
 ) -> Job:
     # Shell commands run with the scheduler's privileges: only administrators may define them.
@@ -160,10 +192,13 @@ def job_create(
     if schedule_anchor is not None:
         job.schedule_anchor = schedule_anchor
     given = {"on_success": on_success, "on_failure": on_failure, "on_finish": on_finish}
-    wanted = _clean_with_chains(job, given, None)
+    chosen, calendar_errors = _wanted_calendars(calendars)
+    wanted = _clean_with_chains(job, given, None, calendar_errors)
     job.config = kinds.seal_config(job.kind, job.config, None)
     job.save()
     chains_save(job, wanted)
+    if chosen:
+        job.calendars.set(chosen)
     _save_version(job, actor)
     _audit_job(actor, AuditEvent.Action.CREATE, job, audit.diff({}, job_definition(job)))
     return job
@@ -184,6 +219,7 @@ def _audit_job(actor: Actor, action: str, job: Job, changes: dict[str, Any] | No
 def job_update(*, actor: Actor, job: Job, **changes: Any) -> Job:
     """Change a job's definition; `on_success`, `on_failure` and `on_finish` replace its links."""
     given = {name: changes.pop(name) for name in CHAIN_FIELDS if name in changes}
+    chosen, calendar_errors = _wanted_calendars(changes.pop("calendars", None))
     unknown = set(changes) - set(DEFINITION_FIELDS)
     if unknown:
         raise TypeError(f"job_update() got unknown fields: {', '.join(sorted(unknown))}")
@@ -193,9 +229,10 @@ def job_update(*, actor: Actor, job: Job, **changes: Any) -> Job:
     before = job_definition(job)
     for name, value in changes.items():
         setattr(job, name, value)
-    wanted = _clean_with_chains(job, given, job)
+    wanted = _clean_with_chains(job, given, job, calendar_errors)
     job.config = kinds.seal_config(job.kind, job.config, before["config"])
-    after = _with_chains(job_definition(job), wanted)
+    names = [c.name for c in chosen] if chosen is not None else _calendar_names(job)
+    after = _with_calendars(_with_chains(job_definition(job), wanted), names)
     if after == before:
         return job
     if any(before[f] != after[f] for f in ANCHOR_FIELDS):
@@ -204,6 +241,8 @@ def job_update(*, actor: Actor, job: Job, **changes: Any) -> Job:
     job.updated_by = _user(actor)
     job.save()
     chains_save(job, wanted)
+    if chosen is not None:
+        job.calendars.set(chosen)
     _save_version(job, actor)
     _audit_job(actor, AuditEvent.Action.UPDATE, job, audit.diff(before, after))
     return job
@@ -396,4 +435,9 @@ def job_restore_version(*, actor: Actor, job: Job, version: int) -> Job:
     )
     for name, ids in saved_chains.items():
         changes[name] = [i for i in ids if i in existing]
+    # Calendars deleted since then are left out, like deleted jobs.
+    saved_calendars = saved.definition.get("calendars") or []
+    changes["calendars"] = list(
+        Calendar.objects.filter(name__in=saved_calendars).values_list("name", flat=True)
+    )
     return job_update(actor=actor, job=job, **changes)

@@ -1,0 +1,176 @@
+"""The week ahead: how many runs every job has in each hour of the next seven days.
+
+Read-only, like jobs.selectors. Working out a week of every schedule costs seconds at 10,000 jobs,
+so it is not done per request. The index keeps, per job, its runs counted per UTC hour over eight
+days from the hour it was computed in. A request only re-reads the definitions when the change
+marker moved (the database bumps it on every write to jobs and calendars), recomputes the jobs
+whose timing changed or whose eight days no longer cover the week asked for (so each job about
+once a day), and adds up the counts of the jobs its filters keep.
+"""
+
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jobs.models import ChangeMarker
+from jobs.selectors import TimingRow, timing_fires, timing_rows
+
+HOUR = timedelta(hours=1)
+WEEK = timedelta(days=7)
+COMPUTED_SPAN = timedelta(days=8)
+# A job firing every second has 691,200 runs in eight days; counting stops here.
+MAX_RUNS_PER_JOB = 100_000
+MAX_JOBS_PER_CELL = 100
+
+
+def _hour_number(instant: datetime) -> int:
+    return int(instant.timestamp() // 3600)
+
+
+@dataclass
+class _Counted:
+    timing: tuple[Any, ...]
+    first_hour: int  # the hours counted are [first_hour, first_hour + 192)
+    per_hour: dict[int, int]  # hour number → runs
+    capped: bool
+
+
+@dataclass
+class WeekCell:
+    day: int  # 0 … 7 (the viewer's days from today; 7 only for the last partial hours)
+    hour: int
+    runs: int
+    level: int  # 0 (none) … 4 (the busiest hours)
+
+
+@dataclass
+class WeekAhead:
+    start: datetime  # the viewer's current hour, local
+    days: list[datetime]  # local midnight of each row
+    grid: list[list[WeekCell]]  # a row per day, 24 cells
+    total: int
+    busiest: list[tuple[datetime, int]]  # the five busiest hours, local
+    jobs: int  # how many jobs the filters kept
+    capped: list[str]  # jobs firing so often that only the first runs were counted
+
+
+class WeekIndex:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.key: tuple[Any, ...] | None = None
+        self.rows: dict[int, TimingRow] = {}
+        self.counted: dict[int, _Counted] = {}
+
+    def clear(self) -> None:
+        with self.lock:
+            self.key, self.rows, self.counted = None, {}, {}
+
+    def counts(self, now: datetime) -> tuple[dict[int, TimingRow], dict[int, _Counted]]:
+        marker = ChangeMarker.objects.filter(id=1).values_list("version", "changed_at").first()
+        first_hour = _hour_number(now)
+        with self.lock:
+            if marker is None or marker != self.key:
+                self.rows = timing_rows()
+                self.key = marker
+            counted = {}
+            for job_id, row in self.rows.items():
+                kept = self.counted.get(job_id)
+                if (
+                    kept is None
+                    or kept.timing != row.timing()
+                    or kept.first_hour > first_hour
+                    or kept.first_hour + COMPUTED_SPAN // HOUR < first_hour + WEEK // HOUR
+                ):
+                    kept = _count(row, first_hour)
+                counted[job_id] = kept
+            self.counted = counted
+            return self.rows, counted
+
+
+def _count(row: TimingRow, first_hour: int) -> _Counted:
+    start = datetime.fromtimestamp(first_hour * 3600, UTC)
+    end = start + COMPUTED_SPAN
+    runs = timing_fires(row, MAX_RUNS_PER_JOB, start - timedelta(microseconds=1), until=end)
+    per_hour = Counter(_hour_number(t) for t in runs if t < end)
+    capped = len(runs) >= MAX_RUNS_PER_JOB and runs[-1] < end
+    return _Counted(row.timing(), first_hour, dict(per_hour), capped)
+
+
+week_index = WeekIndex()
+
+
+def _keeps(row: TimingRow, label: str, kind: str) -> bool:
+    if kind and row.kind != kind:
+        return False
+    if label:
+        key, has_value, value = label.partition("=")
+        labels = row.labels if isinstance(row.labels, dict) else {}
+        if key.strip() not in labels:
+            return False
+        if has_value and labels[key.strip()] != value.strip():
+            return False
+    return True
+
+
+def week_ahead(
+    *, now: datetime, tz: ZoneInfo, label: str = "", kind: str = "", cell: tuple[int, int] | None
+) -> tuple[WeekAhead, list[tuple[str, int, int]]]:
+    """The week from the viewer's current hour, and the jobs of one cell (day, hour) if asked."""
+    rows, counted = week_index.counts(now)
+    kept = [job_id for job_id, row in rows.items() if _keeps(row, label, kind)]
+    first_hour = _hour_number(now)
+    hours = range(first_hour, first_hour + WEEK // HOUR)
+    totals: Counter[int] = Counter()
+    for job_id in kept:
+        for hour, runs in counted[job_id].per_hour.items():
+            if first_hour <= hour < hours.stop:
+                totals[hour] += runs
+    local_start = datetime.fromtimestamp(first_hour * 3600, UTC).astimezone(tz)
+    today = local_start.replace(hour=0, minute=0, second=0, microsecond=0)
+    grid: dict[tuple[int, int], int] = Counter()
+    positions: dict[int, tuple[int, int]] = {}
+    for hour in hours:
+        local = datetime.fromtimestamp(hour * 3600, UTC).astimezone(tz)
+        position = ((local.date() - today.date()).days, local.hour)
+        positions[hour] = position
+        grid[position] += totals.get(hour, 0)
+    peak = max(grid.values(), default=0)
+    day_count = max(day for day, _ in positions.values()) + 1
+    cells = [
+        [
+            WeekCell(day, hour, grid.get((day, hour), 0), _level(grid.get((day, hour), 0), peak))
+            for hour in range(24)
+        ]
+        for day in range(day_count)
+    ]
+    busiest = sorted(
+        ((datetime.fromtimestamp(h * 3600, UTC).astimezone(tz), n) for h, n in totals.items()),
+        key=lambda item: (-item[1], item[0]),
+    )[:5]
+    in_cell: list[tuple[str, int, int]] = []
+    if cell is not None:
+        cell_hours = [h for h, position in positions.items() if position == cell]
+        for job_id in kept:
+            runs = sum(counted[job_id].per_hour.get(h, 0) for h in cell_hours)
+            if runs:
+                in_cell.append((rows[job_id].name, job_id, runs))
+        in_cell.sort(key=lambda item: (-item[2], item[0]))
+    result = WeekAhead(
+        start=local_start,
+        days=[today + timedelta(days=d) for d in range(day_count)],
+        grid=cells,
+        total=sum(totals.values()),
+        busiest=busiest,
+        jobs=len(kept),
+        capped=sorted(rows[j].name for j in kept if counted[j].capped),
+    )
+    return result, in_cell[:MAX_JOBS_PER_CELL]
+
+
+def _level(runs: int, peak: int) -> int:
+    if not runs or not peak:
+        return 0
+    return min(4, 1 + (4 * runs - 1) // peak)
