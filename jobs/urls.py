@@ -3,6 +3,7 @@ from django.urls import path, reverse_lazy
 
 from jobs.views import (
     audit,
+    calendars,
     dashboard,
     executors,
     health,
@@ -13,6 +14,7 @@ from jobs.views import (
     runs,
     transfer,
     versions,
+    week,
 )
 
 app_name = "jobs"
@@ -65,6 +67,12 @@ urlpatterns = [
     path("jobs/<int:pk>/pause/", jobs.job_pause, name="job_pause"),
     path("jobs/<int:pk>/resume/", jobs.job_resume, name="job_resume"),
     path("jobs/<int:pk>/run/", jobs.job_run_now, name="job_run_now"),
+    path("jobs/<int:pk>/run/params/", jobs.job_run_params, name="job_run_params"),
+    path("calendars/", calendars.calendar_list, name="calendar_list"),
+    path("calendars/new/", calendars.calendar_create_view, name="calendar_create"),
+    path("calendars/<int:pk>/", calendars.calendar_edit, name="calendar_edit"),
+    path("calendars/<int:pk>/delete/", calendars.calendar_delete_view, name="calendar_delete"),
+    path("week/", week.week_ahead_view, name="week_ahead"),
     path("jobs/<int:pk>/slots/", ledger.job_slots, name="job_slots"),
     path("jobs/<int:pk>/versions/", versions.job_versions, name="job_versions"),
     path(

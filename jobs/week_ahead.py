@@ -50,7 +50,7 @@ class WeekCell:
 class WeekAhead:
     start: datetime  # the viewer's current hour, local
     days: list[datetime]  # local midnight of each row
-    grid: list[list[WeekCell]]  # a row per day, 24 cells
+    grid: list[tuple[datetime, list[WeekCell]]]  # a row per day: its midnight, 24 cells
     total: int
     busiest: list[tuple[datetime, int]]  # the five busiest hours, local
     jobs: int  # how many jobs the filters kept
@@ -139,11 +139,17 @@ def week_ahead(
         grid[position] += totals.get(hour, 0)
     peak = max(grid.values(), default=0)
     day_count = max(day for day, _ in positions.values()) + 1
+    days = [today + timedelta(days=d) for d in range(day_count)]
     cells = [
-        [
-            WeekCell(day, hour, grid.get((day, hour), 0), _level(grid.get((day, hour), 0), peak))
-            for hour in range(24)
-        ]
+        (
+            days[day],
+            [
+                WeekCell(
+                    day, hour, grid.get((day, hour), 0), _level(grid.get((day, hour), 0), peak)
+                )
+                for hour in range(24)
+            ],
+        )
         for day in range(day_count)
     ]
     busiest = sorted(
@@ -160,7 +166,7 @@ def week_ahead(
         in_cell.sort(key=lambda item: (-item[2], item[0]))
     result = WeekAhead(
         start=local_start,
-        days=[today + timedelta(days=d) for d in range(day_count)],
+        days=days,
         grid=cells,
         total=sum(totals.values()),
         busiest=busiest,
@@ -168,6 +174,10 @@ def week_ahead(
         capped=sorted(rows[j].name for j in kept if counted[j].capped),
     )
     return result, in_cell[:MAX_JOBS_PER_CELL]
+
+
+def _hours_of(grid: dict[tuple[int, int], int], day: int) -> list[tuple[int, int]]:
+    return [(hour, grid.get((day, hour), 0)) for hour in range(24)]
 
 
 def _level(runs: int, peak: int) -> int:

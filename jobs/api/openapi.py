@@ -222,8 +222,48 @@ def paths() -> Schema:
                 {202: ref("RunDetail")},
                 (404,),
                 parameters=[IDEMPOTENCY_KEY],
-                body=empty,
+                body=ref("RunNow"),
                 body_required=False,
+            ),
+        },
+        "/api/v1/jobs/{job_id}/next-runs": {
+            "parameters": [job],
+            "get": operation(
+                "The instants the scheduler will start the job at (calendars, pauses, dates)",
+                "jobs",
+                {200: ref("NextRuns")},
+                (400, 404),
+                parameters=[
+                    query("count", {"type": "integer", "minimum": 1, "maximum": 100}),
+                    query("after", INSTANT, "Default now."),
+                ],
+            ),
+        },
+        "/api/v1/calendars": {
+            "get": operation("List calendars", "calendars", {200: ref("CalendarList")}),
+            "post": operation(
+                "Create a calendar",
+                "calendars",
+                {201: ref("Calendar")},
+                (409,),
+                body=ref("CalendarInput"),
+            ),
+        },
+        "/api/v1/calendars/{calendar_id}": {
+            "parameters": [path_id("calendar_id")],
+            "get": operation("Get a calendar", "calendars", {200: ref("Calendar")}, (404,)),
+            "patch": operation(
+                "Change some fields of a calendar",
+                "calendars",
+                {200: ref("Calendar")},
+                (404, 409),
+                body=ref("CalendarPatch"),
+            ),
+            "delete": operation(
+                "Delete a calendar (its jobs no longer keep out of it)",
+                "calendars",
+                {204: None},
+                (404,),
             ),
         },
         "/api/v1/jobs/{job_id}/runs": {

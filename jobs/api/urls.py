@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from jobs.api import docs, executors, ledger, schedulers, transfer, views
+from jobs.api import calendars, docs, executors, ledger, schedulers, transfer, views
 
 app_name = "api"
 urlpatterns = [
@@ -14,6 +14,9 @@ urlpatterns = [
     path("jobs/<int:job_id>/resume", views.job_resume, name="job_resume"),
     path("jobs/<int:job_id>/run", views.job_run, name="job_run"),
     path("jobs/<int:job_id>/runs", views.job_runs, name="job_runs"),
+    path("jobs/<int:job_id>/next-runs", calendars.job_next_runs_view, name="job_next_runs"),
+    path("calendars", calendars.calendars, name="calendars"),
+    path("calendars/<int:calendar_id>", calendars.calendar_item, name="calendar"),
     path("jobs/<int:job_id>/slots", ledger.job_slots, name="job_slots"),
     path("jobs/<int:job_id>/notifications", views.job_notifications, name="job_notifications"),
     path("runs", views.runs_collection, name="runs"),

@@ -46,6 +46,7 @@ REQUEST_FIELDS = (
     "retry_of_id",
     "not_before",
     "stands_for_id",
+    "params",
 )
 CLAIM_SQL = (
     "INSERT INTO jobs_run (job_id, job_version, state, reason, cause, scheduled_for, "
@@ -80,6 +81,8 @@ class Pending:
     not_before: datetime | None = None
     # Catch-up runs wait their turn whatever the overlap policy: they are owed, not optional.
     catch_up: bool = False
+    # Task parameters asked for this run only (run now with other values); None: the job's.
+    params: dict | None = None
 
 
 def _pending(
@@ -239,7 +242,10 @@ class Engine:
         )
         for pending, active in starts:
             spec = self.specs.get(pending.job_id)
-            self.pools.start(active, spec.params() if spec else {})
+            config = spec.params() if spec else {}
+            if pending.params is not None:
+                config = {**config, "params": pending.params}
+            self.pools.start(active, config)
 
     # --- database errors: retried with backoff, logged once per incident ---------------------
 
@@ -342,6 +348,7 @@ class Engine:
                 stands_for_id=run.stands_for_id,
                 node_id=self.node_id,
                 term=self.term,
+                params=run.params,
             )
             pending = _pending(
                 retry.pk,
@@ -353,6 +360,7 @@ class Engine:
                 retry.retry_of_id,
                 retry.not_before,
             )
+            pending.params = run.params
             heapq.heappush(self.delayed, (retry.not_before, retry.pk, pending))
 
     # --- claiming slots ----------------------------------------------------------------------
@@ -492,13 +500,14 @@ class Engine:
         )
         claimed = []
         now = timezone.now()
-        for run_id, job_id, trigger, slot, attempt, first, not_before, stands_for in rows:
+        for run_id, job_id, trigger, slot, attempt, first, not_before, stands_for, params in rows:
             spec = self.specs.get(job_id)
             if spec is None:
                 continue
             pending = _pending(
                 run_id, job_id, spec.priority, trigger, slot, attempt, first, not_before
             )
+            pending.params = params
             # A slot re-run by hand is owed like a catch-up: it waits its turn, never skipped.
             pending.catch_up = stands_for is not None
             if not_before and not_before > now:
