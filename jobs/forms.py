@@ -89,7 +89,7 @@ class JobForm(forms.Form):
                 "hx-get": reverse_lazy("jobs:schedule_preview"),
                 "hx-trigger": "input changed delay:300ms, change",
                 "hx-target": "#schedule-preview",
-                "hx-include": "[name=timezone]",
+                "hx-include": "[name=timezone],[name=calendars],[name=on_calendar]",
                 "aria-describedby": "id_schedule_helptext schedule-preview",
             }
         ),
@@ -106,7 +106,7 @@ class JobForm(forms.Form):
                 "hx-get": reverse_lazy("jobs:schedule_preview"),
                 "hx-trigger": "input changed delay:300ms, change",
                 "hx-target": "#schedule-preview",
-                "hx-include": "[name=schedule]",
+                "hx-include": "[name=schedule],[name=calendars],[name=on_calendar]",
             }
         ),
     )
@@ -181,6 +181,8 @@ class JobForm(forms.Form):
         label=_("A run that falls in a calendar"),
         choices=Job.OnCalendar.choices,
         initial=Job.OnCalendar.SKIP,
+        # Shown only once calendars exist: a form without it keeps the default.
+        required=False,
     )
 
     notify_on = forms.MultipleChoiceField(
@@ -306,6 +308,9 @@ class JobForm(forms.Form):
         value = self.cleaned_data["timezone"].strip()
         validate_timezone(value)
         return value
+
+    def clean_on_calendar(self) -> str:
+        return self.cleaned_data["on_calendar"] or Job.OnCalendar.SKIP
 
     def clean_labels(self) -> dict[str, str]:
         labels: dict[str, str] = {}

@@ -9,6 +9,7 @@ from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
+from jobs.calendars import SKIP, CalendarSet, with_calendars
 from jobs.schedules import ScheduleError, parse_schedule, parse_timezone
 
 MAX_PREVIEW = 100
@@ -32,7 +33,10 @@ def schedule_preview(
     count: int = 10,
     after: datetime | None = None,
     language: str = "en",
+    calendars: CalendarSet | None = None,
+    on_calendar: str = SKIP,
 ) -> SchedulePreview:
+    """What `text` does; with `calendars`, the runs they leave (the scheduler's own rule)."""
     language = "zh-hans" if language.lower().startswith("zh") else "en"
     count = max(1, min(count, MAX_PREVIEW))
     after = after or dj_timezone.now()
@@ -44,6 +48,7 @@ def schedule_preview(
         schedule = parse_schedule(text, timezone)
     except ScheduleError as exc:
         return SchedulePreview(False, error=exc.message_for(language), error_field="schedule")
+    schedule = with_calendars(schedule, calendars or CalendarSet(), on_calendar)
     runs = schedule.next_runs(count, after)
     with override(language):
         warnings = _warnings(schedule.tz, runs, schedule.min_interval(after), schedule.kind)

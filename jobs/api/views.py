@@ -265,12 +265,18 @@ def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
 
 @api_view("GET")
 def preview(request: HttpRequest) -> HttpResponse:
+    from jobs.views.job_forms import preview_calendars
+
+    query_choice(request, "on_calendar", Job.OnCalendar.values)
+    calendars, on_calendar = preview_calendars(request)
     result = schedule_preview(
         query_text(request, "schedule", required=True, max_length=MAX_SCHEDULE),
         query_text(request, "timezone", max_length=MAX_TIMEZONE) or "UTC",
         count=query_int(request, "count", 10, 1, MAX_PREVIEW),
         after=query_instant(request, "after"),
         language=get_language() or "en",
+        calendars=calendars,
+        on_calendar=on_calendar,
     )
     if not result.valid:
         return JsonResponse({"valid": False, "error": result.error, "field": result.error_field})

@@ -379,6 +379,7 @@ def _definition(entry: Entry, job: Job | None) -> dict[str, Any]:
             pass
     if definition.get("kind") == Job.Kind.HTTP and isinstance(definition.get("config"), dict):
         definition["config"] = _unmask_headers(entry, definition["config"], job)
+    definition["calendars"] = entry.values.get("calendars", [])
     return definition
 
 

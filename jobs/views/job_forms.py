@@ -16,9 +16,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from jobs import selectors, services
+from jobs.api.fields import MAX_JOB_CALENDARS
 from jobs.audit import SECRET_MASK, mask_headers
+from jobs.calendars import CalendarSet
 from jobs.forms import JobForm, timezone_names
-from jobs.models import Job, JobLink
+from jobs.models import Calendar, Job, JobLink
 from jobs.permissions import require
 from jobs.previews import schedule_preview as preview_schedule
 from jobs.views.access import get_job, redirect_after_action, role_required
@@ -147,7 +149,15 @@ def chain_options(request: HttpRequest) -> HttpResponse:
 def schedule_preview(request: HttpRequest) -> HttpResponse:
     text = request.GET.get("schedule", "")[:200]
     zone = request.GET.get("timezone", "UTC")[:64].strip() or "UTC"
-    preview = preview_schedule(text, zone, count=10, language=get_language() or "en")
+    calendars, on_calendar = preview_calendars(request)
+    preview = preview_schedule(
+        text,
+        zone,
+        count=10,
+        language=get_language() or "en",
+        calendars=calendars,
+        on_calendar=on_calendar,
+    )
     viewer = timezone.get_current_timezone()
     runs = []
     if preview.valid:
@@ -163,6 +173,17 @@ def schedule_preview(request: HttpRequest) -> HttpResponse:
         "same_zone": preview.valid and preview.timezone == timezone.get_current_timezone_name(),
     }
     return render(request, "jobs/_schedule_preview.html", context)
+
+
+def preview_calendars(request: HttpRequest) -> tuple[CalendarSet, str]:
+    """The calendars (by name) and what happens on them, as the form or the API sends them."""
+    names = [name[:100] for name in request.GET.getlist("calendars")[:MAX_JOB_CALENDARS]]
+    found = Calendar.objects.filter(name__in=names)
+    mode = request.GET.get("on_calendar", "")
+    return (
+        CalendarSet(tuple(c.rule() for c in found)),
+        mode if mode in Job.OnCalendar.values else Job.OnCalendar.SKIP,
+    )
 
 
 def _viewer_zone() -> str:
