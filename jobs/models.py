@@ -52,7 +52,10 @@ class Calendar(models.Model):
             try:
                 check()
             except ValidationError as exc:
-                errors.setdefault(name, []).extend(exc.error_list)
+                for error in exc.error_list:
+                    # A wrong subdivision of a known country is the subdivision's error.
+                    key = "holiday_subdivision" if error.code == "unknown_subdivision" else name
+                    errors.setdefault(key, []).append(error)
         if errors:
             raise ValidationError(errors)
 

@@ -145,11 +145,11 @@ def clean_holidays(country: str, subdivision: str) -> None:
     if check_holidays(country.upper(), subdivision.upper()) is not None:
         if check_holidays(country.upper(), "") is None:
             message = _("“%(subdivision)s” is not a subdivision of %(country)s.")
+            code = "unknown_subdivision"
         else:
             message = _("There is no holiday list for the country “%(country)s”.")
-        raise ValidationError(
-            message % {"country": country, "subdivision": subdivision}, code="unknown_holidays"
-        )
+            code = "unknown_country"
+        raise ValidationError(message % {"country": country, "subdivision": subdivision}, code=code)
 
 
 def _window_error(number: int, problem: str) -> ValidationError:
