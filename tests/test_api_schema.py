@@ -30,7 +30,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from jobs import services
-from jobs.models import Executor, Job, Run, SchedulerLease, SchedulerNode
+from jobs.models import Calendar, Executor, Job, Run, SchedulerLease, SchedulerNode
+from jobs.services.calendars import calendar_create
 from tests.test_api_support import (  # noqa: F401 - fixtures
     Api,
     fresh_caches,
@@ -120,6 +121,10 @@ class World:
             run = make_run(job, state=Run.State.QUEUED, started_at=None, finished_at=None)
         return run.pk
 
+    def calendar_id(self) -> int:
+        calendar = Calendar.objects.filter(name="fuzz").first()
+        return (calendar or calendar_create(actor=None, name="fuzz", holiday_country="CN")).pk
+
     def executor_name(self) -> str:
         if not Executor.objects.filter(name="fuzz").exists():
             offer = {"name": "hook", "schedule": "@hourly", "path": "/hook"}
@@ -151,7 +156,12 @@ def test_the_api_keeps_its_schema(case: Any, world: World) -> None:
     # valid and its answer counted as accepting invalid data.
     invalid_path = case.meta is not None and case.meta.is_negative_at(ParameterLocation.PATH)
     if case.path_parameters and not invalid_path and next(turn) % 2 == 0:
-        real = {"job_id": world.job_id, "run_id": world.run_id, "name": world.executor_name}
+        real = {
+            "job_id": world.job_id,
+            "run_id": world.run_id,
+            "name": world.executor_name,
+            "calendar_id": world.calendar_id,
+        }
         for name in case.path_parameters:
             case.path_parameters[name] = real[name]()
     sent["requests"] += 1
