@@ -15,10 +15,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jobs.models import ChangeMarker
-from jobs.selectors import TimingRow, timing_fires, timing_rows
+from jobs.models import ChangeMarker, Job
+from jobs.selectors import TimingRow, _parsed, timing_fires, timing_rows
 
 HOUR = timedelta(hours=1)
+TICK = timedelta(microseconds=1)
 WEEK = timedelta(days=7)
 COMPUTED_SPAN = timedelta(days=8)
 # A job firing every second has 691,200 runs in eight days; counting stops here.
@@ -76,15 +77,18 @@ class WeekIndex:
                 self.rows = timing_rows()
                 self.key = marker
             counted = {}
+            # Many jobs share a schedule ("0 * * * *" in UTC): each timing is counted once.
+            fresh: dict[tuple[Any, ...], _Counted] = {}
             for job_id, row in self.rows.items():
                 kept = self.counted.get(job_id)
+                timing = row.timing()
                 if (
                     kept is None
-                    or kept.timing != row.timing()
+                    or kept.timing != timing
                     or kept.first_hour > first_hour
                     or kept.first_hour + COMPUTED_SPAN // HOUR < first_hour + WEEK // HOUR
                 ):
-                    kept = _count(row, first_hour)
+                    kept = fresh.get(timing) or fresh.setdefault(timing, _count(row, first_hour))
                 counted[job_id] = kept
             self.counted = counted
             return self.rows, counted
@@ -93,10 +97,42 @@ class WeekIndex:
 def _count(row: TimingRow, first_hour: int) -> _Counted:
     start = datetime.fromtimestamp(first_hour * 3600, UTC)
     end = start + COMPUTED_SPAN
-    runs = timing_fires(row, MAX_RUNS_PER_JOB, start - timedelta(microseconds=1), until=end)
+    every = _every_counts(row, start, end)
+    if every is not None:
+        return _Counted(row.timing(), first_hour, every, False)
+    runs = timing_fires(row, MAX_RUNS_PER_JOB, start - TICK, until=end)
     per_hour = Counter(_hour_number(t) for t in runs if t < end)
     capped = len(runs) >= MAX_RUNS_PER_JOB and runs[-1] < end
     return _Counted(row.timing(), first_hour, dict(per_hour), capped)
+
+
+def _every_counts(row: TimingRow, start: datetime, end: datetime) -> dict[int, int] | None:
+    """An `@every` job without calendars, counted per hour by arithmetic, not run by run: one
+    every second has 691,200 runs in eight days."""
+    schedule = _parsed(row.schedule, row.timezone, row.schedule_anchor)
+    if schedule is None or schedule.interval is None or row.calendars:
+        return None
+    paused = row.state == Job.State.PAUSED
+    if paused and row.paused_until is None:
+        return {}
+    # The same bounds as the job's next runs (jobs.selectors._fires): runs in (low, high].
+    low = max(start - TICK, row.paused_until if paused and row.paused_until else start - TICK)
+    if row.start_at is not None and row.start_at > low:
+        low = row.start_at - TICK
+    high = min(end - TICK, row.end_at) if row.end_at else end - TICK
+    anchor, interval = schedule.anchor, schedule.interval
+
+    def upto(instant: datetime) -> int:  # how many slots are at or before `instant`
+        return (instant - anchor) // interval
+
+    counts = {}
+    hour = start
+    while hour < end:
+        a, b = max(hour - TICK, low), min(hour + HOUR - TICK, high)
+        if b > a and (n := upto(b) - upto(a)):
+            counts[_hour_number(hour)] = n
+        hour += HOUR
+    return counts
 
 
 week_index = WeekIndex()
