@@ -25,6 +25,7 @@ COMPUTED_SPAN = timedelta(days=8)
 # A job firing every second has 691,200 runs in eight days; counting stops here.
 MAX_RUNS_PER_JOB = 100_000
 MAX_JOBS_PER_CELL = 100
+MAX_CACHED_VIEWS = 64
 
 
 def _hour_number(instant: datetime) -> int:
@@ -64,15 +65,20 @@ class WeekIndex:
         self.key: tuple[Any, ...] | None = None
         self.rows: dict[int, TimingRow] = {}
         self.counted: dict[int, _Counted] = {}
+        # Grows whenever a job's counts change; the added-up views are kept per version.
+        self.version = 0
+        self.totals: dict[tuple[Any, ...], tuple[list[int], Counter[int]]] = {}
 
     def clear(self) -> None:
         with self.lock:
-            self.key, self.rows, self.counted = None, {}, {}
+            self.key, self.rows, self.counted, self.totals = None, {}, {}, {}
+            self.version += 1
 
-    def counts(self, now: datetime) -> tuple[dict[int, TimingRow], dict[int, _Counted]]:
+    def counts(self, now: datetime) -> tuple[dict[int, TimingRow], dict[int, _Counted], int]:
         marker = ChangeMarker.objects.filter(id=1).values_list("version", "changed_at").first()
         first_hour = _hour_number(now)
         with self.lock:
+            previous_rows = self.rows
             if marker is None or marker != self.key:
                 self.rows = timing_rows()
                 self.key = marker
@@ -90,8 +96,16 @@ class WeekIndex:
                 ):
                     kept = fresh.get(timing) or fresh.setdefault(timing, _count(row, first_hour))
                 counted[job_id] = kept
+            if counted.keys() != self.counted.keys() or any(
+                counted[job_id] is not self.counted[job_id] for job_id in counted
+            ):
+                self.version += 1
+            if self.rows is not previous_rows and any(
+                previous_rows.get(job_id, row) != row for job_id, row in self.rows.items()
+            ):
+                self.version += 1  # a label or a kind changed: the filters keep other jobs
             self.counted = counted
-            return self.rows, counted
+            return self.rows, counted, self.version
 
 
 def _count(row: TimingRow, first_hour: int) -> _Counted:
@@ -151,19 +165,45 @@ def _keeps(row: TimingRow, label: str, kind: str) -> bool:
     return True
 
 
+def _totals(
+    rows: dict[int, TimingRow],
+    counted: dict[int, "_Counted"],
+    version: int,
+    first_hour: int,
+    label: str,
+    kind: str,
+) -> tuple[list[int], Counter[int]]:
+    """The jobs the filters keep, and their runs per hour; kept for the next request alike."""
+    key = (version, first_hour, label, kind)
+    with week_index.lock:
+        found = week_index.totals.get(key)
+    if found is not None:
+        return found
+    kept = [job_id for job_id, row in rows.items() if _keeps(row, label, kind)]
+    # Jobs sharing a timing share their counts: add each set of counts once, times its jobs.
+    shared: Counter[int] = Counter(id(counted[job_id]) for job_id in kept)
+    by_id = {id(counted[job_id]): counted[job_id] for job_id in kept}
+    stop = first_hour + WEEK // HOUR
+    totals: Counter[int] = Counter()
+    for ident, jobs in shared.items():
+        for hour, runs in by_id[ident].per_hour.items():
+            if first_hour <= hour < stop:
+                totals[hour] += runs * jobs
+    with week_index.lock:
+        if len(week_index.totals) >= MAX_CACHED_VIEWS:
+            week_index.totals.clear()
+        week_index.totals[key] = (kept, totals)
+    return kept, totals
+
+
 def week_ahead(
     *, now: datetime, tz: ZoneInfo, label: str = "", kind: str = "", cell: tuple[int, int] | None
 ) -> tuple[WeekAhead, list[tuple[str, int, int]]]:
     """The week from the viewer's current hour, and the jobs of one cell (day, hour) if asked."""
-    rows, counted = week_index.counts(now)
-    kept = [job_id for job_id, row in rows.items() if _keeps(row, label, kind)]
+    rows, counted, version = week_index.counts(now)
     first_hour = _hour_number(now)
+    kept, totals = _totals(rows, counted, version, first_hour, label, kind)
     hours = range(first_hour, first_hour + WEEK // HOUR)
-    totals: Counter[int] = Counter()
-    for job_id in kept:
-        for hour, runs in counted[job_id].per_hour.items():
-            if first_hour <= hour < hours.stop:
-                totals[hour] += runs
     local_start = datetime.fromtimestamp(first_hour * 3600, UTC).astimezone(tz)
     today = local_start.replace(hour=0, minute=0, second=0, microsecond=0)
     grid: dict[tuple[int, int], int] = Counter()
@@ -177,15 +217,7 @@ def week_ahead(
     day_count = max(day for day, _ in positions.values()) + 1
     days = [today + timedelta(days=d) for d in range(day_count)]
     cells = [
-        (
-            days[day],
-            [
-                WeekCell(
-                    day, hour, grid.get((day, hour), 0), _level(grid.get((day, hour), 0), peak)
-                )
-                for hour in range(24)
-            ],
-        )
+        (days[day], [WeekCell(day, hour, n, _level(n, peak)) for hour, n in _hours_of(grid, day)])
         for day in range(day_count)
     ]
     busiest = sorted(
@@ -195,8 +227,12 @@ def week_ahead(
     in_cell: list[tuple[str, int, int]] = []
     if cell is not None:
         cell_hours = [h for h, position in positions.items() if position == cell]
+        runs_of: dict[int, int] = {}
         for job_id in kept:
-            runs = sum(counted[job_id].per_hour.get(h, 0) for h in cell_hours)
+            counts = counted[job_id]
+            runs = runs_of.get(id(counts))
+            if runs is None:
+                runs = runs_of[id(counts)] = sum(counts.per_hour.get(h, 0) for h in cell_hours)
             if runs:
                 in_cell.append((rows[job_id].name, job_id, runs))
         in_cell.sort(key=lambda item: (-item[2], item[0]))
