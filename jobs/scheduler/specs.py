@@ -79,7 +79,8 @@ class JobSpec:
             notifies=bool(job.notify_on and job.notify_targets()),
             # Annotated by load_specs; a job read some other way is assumed to start others.
             starts_jobs=getattr(job, "starts_jobs", True),
-            calendars=calendars if calendars is not None else job_calendar_set(job),
+            # load_specs reads every job's calendars at once and hands them in.
+            calendars=calendars if calendars is not None else CalendarSet(),
             on_calendar=job.on_calendar,
         )
 
@@ -154,10 +155,6 @@ def _thaw(value: Any) -> Any:
             return [_thaw(v) for v in value[1]]
         return {k: _thaw(v) for k, v in value}
     return value
-
-
-def job_calendar_set(job: Job) -> CalendarSet:
-    return CalendarSet(tuple(calendar.rule() for calendar in job.calendars.all()))
 
 
 def calendar_sets() -> dict[int, CalendarSet]:
