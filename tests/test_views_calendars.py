@@ -311,3 +311,42 @@ class TestRunWithParams:
             config={"method": "GET", "url": "https://example.com/", "headers": {}},
         )
         assert as_operator.get(f"/jobs/{job.pk}/run/params/").status_code == 404
+
+
+class TestJobPages:
+    def test_the_job_page_names_its_calendars(self, as_viewer):
+        calendar_create(actor=None, name="China", holiday_country="CN")
+        job = make_job(calendars=["China"])
+        page = as_viewer.get(f"/jobs/{job.pk}/").content.decode()
+        assert "China · Skip the run" in page
+
+    def test_why_didnt_it_run_names_the_calendar_fate(self, as_viewer):
+        calendar_create(actor=None, name="today", dates=[timezone.now().date().isoformat()])
+        job = make_job(schedule="@every 1h", calendars=["today"])
+        slot = job.schedule_anchor  # the first slot of an @every schedule
+        Run.objects.create(
+            job=job,
+            job_version=1,
+            trigger=Run.Trigger.SCHEDULE,
+            state=Run.State.SKIPPED,
+            cause=Run.Cause.CALENDAR,
+            reason="Calendar today: hand-picked date.",
+            scheduled_for=slot,
+            finished_at=slot,
+        )
+        response = as_viewer.get(f"/jobs/{job.pk}/slots/?fate=calendar")
+        assert response.status_code == 200
+        report = response.context["report"]
+        assert report.counts["calendar"] == 1
+        assert [s.fate_label for s in report.slots if s.at == slot] == ["Skipped: calendar"]
+
+
+def test_writes_to_calendars_bump_the_change_marker():
+    calendar = calendar_create(actor=None, name="China")
+    job = make_job()
+    before = ChangeMarker.objects.get().version
+    # Behind the services' back too: the database triggers see it.
+    Calendar.objects.filter(pk=calendar.pk).update(dates=["2026-12-24"])
+    after_update = ChangeMarker.objects.get().version
+    job.calendars.add(calendar)
+    assert before < after_update < ChangeMarker.objects.get().version

@@ -155,6 +155,8 @@ def _detail_context(
         **_notifications_context(job),
         "next_runs": selectors.job_next_runs(job, NEXT_RUNS_SHOWN),
         "links": selectors.job_links(job),
+        # Read with the next runs already: no query of its own.
+        "calendar_names": selectors.job_calendars(job).names,
         # Viewers read everything but secrets: header values that look secret stay masked.
         "masked_headers": mask_headers(headers),
     }
