@@ -38,14 +38,29 @@ _holidays_lock = threading.Lock()
 
 
 @cache
-def _country_holidays(country: str, subdivision: str) -> holidays_lib.HolidayBase:
-    return holidays_lib.country_holidays(country, subdiv=subdivision or None)
+def _country_holidays(
+    country: str, subdivision: str, language: str = "en_US"
+) -> holidays_lib.HolidayBase:
+    found = holidays_lib.country_holidays(country, subdiv=subdivision or None)
+    # Names in the language asked for when the library has it, else in English, else in the
+    # country's own (what the scheduler writes in reasons is English where it can be).
+    for wanted in (language, "en_US"):
+        if wanted in (found.supported_languages or ()):
+            return holidays_lib.country_holidays(
+                country, subdiv=subdivision or None, language=wanted
+            )
+    return found
 
 
-def holiday_name(country: str, subdivision: str, day: date) -> str | None:
+def holiday_name(country: str, subdivision: str, day: date, language: str = "en_US") -> str | None:
     # The library fills its table a year at a time on first look-up: one thread at a time.
     with _holidays_lock:
-        return _country_holidays(country, subdivision).get(day)
+        return _country_holidays(country, subdivision, language).get(day)
+
+
+def holiday_language(django_language: str) -> str:
+    """The `holidays` library's name of a page's language."""
+    return "zh_CN" if django_language.lower().startswith("zh") else "en_US"
 
 
 def check_holidays(country: str, subdivision: str) -> str | None:
@@ -114,12 +129,12 @@ class CalendarRule:
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    def day_reason(self, day: date) -> str | None:
+    def day_reason(self, day: date, language: str = "en_US") -> str | None:
         """Why `day` is excluded as a whole day, if it is."""
         if day in self.dates:
             return "hand-picked date"
         if self.country:
-            return holiday_name(self.country, self.subdivision, day)
+            return holiday_name(self.country, self.subdivision, day, language)
         return None
 
     def block(self, instant: datetime) -> Block | None:
@@ -139,16 +154,20 @@ class CalendarRule:
                 return Block(self.name, label, since, max(until, instant + TICK))
         return None
 
-    def next_holidays(self, start: date, count: int) -> list[tuple[date, str]]:
-        """The next `count` excluded days from `start` on (hand-picked and public holidays)."""
-        found: list[tuple[date, str]] = []
+    def next_holidays(
+        self, start: date, count: int, language: str = "en_US"
+    ) -> list[tuple[date, str | None]]:
+        """The next `count` excluded days from `start` on: public holidays with their names
+        (in `language` where the library has it), hand-picked dates with None."""
+        found: list[tuple[date, str | None]] = []
         day = start
         for _ in range(800):  # two years ahead at most
-            reason = self.day_reason(day)
-            if reason is not None:
-                found.append((day, reason))
-                if len(found) >= count:
-                    break
+            if day in self.dates:
+                found.append((day, None))
+            elif (name := self.day_reason(day, language)) is not None:
+                found.append((day, name))
+            if len(found) >= count:
+                break
             day += timedelta(days=1)
         return found
 

@@ -131,6 +131,24 @@ class TestCalendarEdit:
         # The scheduler hears of it like a job edit.
         assert ChangeMarker.objects.get().version > before
 
+    def test_holiday_names_follow_the_page_language(self, as_viewer):
+        tomorrow = (timezone.now() + timedelta(days=1)).date()
+        calendar = calendar_create(
+            actor=None,
+            name="China",
+            holiday_country="CN",
+            dates=[tomorrow.isoformat()],
+            timezone="UTC",
+        )
+        english = as_viewer.get(f"/calendars/{calendar.pk}/").context["next_holidays"]
+        assert (tomorrow, None) in english
+        names = [name for _day, name in english if name]
+        assert names and all(name.isascii() for name in names)
+        page = as_viewer.get(f"/calendars/{calendar.pk}/", headers={"Accept-Language": "zh-hans"})
+        chinese = [name for _day, name in page.context["next_holidays"] if name]
+        assert len(chinese) == len(names) and not any(name.isascii() for name in chinese)
+        assert "手动选定" in page.content.decode()
+
     def test_it_requires_login(self, client):
         calendar = calendar_create(actor=None, name="China")
         assert login_redirect(client.get(f"/calendars/{calendar.pk}/"))

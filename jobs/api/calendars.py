@@ -9,12 +9,14 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from jobs.api.endpoint import api_view, isoformat, object_id, query_instant, query_int, read_json
 from jobs.api.errors import from_validation_error, invalid
 from jobs.api.fields import Field
 from jobs.api.serializers import check_value
+from jobs.calendars import holiday_language
 from jobs.models import Calendar, Job
 from jobs.selectors import job_next_runs
 from jobs.services.calendars import calendar_create, calendar_delete, calendar_update
@@ -58,7 +60,9 @@ def calendar_json(calendar: Calendar) -> dict[str, Any]:
         "windows": calendar.windows,
         "next_holidays": [
             {"date": day.isoformat(), "name": name}
-            for day, name in calendar.rule().next_holidays(today, NEXT_HOLIDAYS)
+            for day, name in calendar.rule().next_holidays(
+                today, NEXT_HOLIDAYS, holiday_language(get_language() or "en")
+            )
         ],
         "jobs": sorted(calendar.jobs.values_list("name", flat=True)),
         "version": calendar.version,

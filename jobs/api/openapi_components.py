@@ -328,8 +328,9 @@ def calendar_components() -> Schema:
             "windows": {"type": "array", "items": window},
             "next_holidays": {
                 "type": "array",
-                "items": obj({"date": STRING, "name": STRING}),
-                "description": "The next excluded days, hand-picked and public holidays.",
+                "items": obj({"date": STRING, "name": nullable(STRING)}),
+                "description": "The next excluded days: public holidays with their names (in "
+                "the request's language where the library has it), hand-picked dates with null.",
             },
             "jobs": {"type": "array", "items": STRING, "description": "Jobs using it."},
             "version": INTEGER,

@@ -10,9 +10,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from jobs.calendars import holiday_language
 from jobs.forms import CalendarForm, timezone_names
 from jobs.models import Calendar
 from jobs.permissions import can, require
@@ -30,7 +32,8 @@ def _next_holidays(calendar: Calendar | None) -> list[tuple[Any, str]]:
     if calendar is None:
         return []
     rule = calendar.rule()
-    return rule.next_holidays(timezone.now().astimezone(rule.tz).date(), NEXT_HOLIDAYS)
+    today = timezone.now().astimezone(rule.tz).date()
+    return rule.next_holidays(today, NEXT_HOLIDAYS, holiday_language(get_language() or "en"))
 
 
 def _render_form(
