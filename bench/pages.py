@@ -50,7 +50,8 @@ def build(database: Path, jobs: int, runs: int) -> dict[str, int]:
                 timezone=ZONES[i % len(ZONES)],
                 state="paused" if i % 20 == 0 else "active",
                 labels={"team": f"team-{i % 12}"},
-                schedule_anchor=now - timedelta(days=30),
+                # Set at different times, as jobs are: `@every` slots differ from job to job.
+                schedule_anchor=now - timedelta(days=30, seconds=i * 7),
             )
             for i in range(jobs)
         ),

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from itertools import islice, takewhile
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -140,12 +140,9 @@ class CalendarRule:
     def block(self, instant: datetime) -> Block | None:
         tz = self.tz
         wall = instant.astimezone(tz).replace(tzinfo=None)
-        reason = self.day_reason(wall.date())
-        if reason is not None:
-            midnight = datetime.combine(wall.date(), time(0))
-            since = _resolve_wall_time(midnight, tz)
-            until = _resolve_wall_time(midnight + timedelta(days=1), tz)
-            return Block(self.name, reason, since, until)
+        found = _day_block(self, wall.date())
+        if found is not None:
+            return found
         for window in self.windows:
             found = window.occurrence(wall)
             if found is not None:
@@ -172,6 +169,20 @@ class CalendarRule:
         return found
 
 
+@lru_cache(maxsize=100_000)
+def _day_block(rule: CalendarRule, day: date) -> Block | None:
+    # Asked for every slot of every job with calendars (the week ahead: thousands a job), so
+    # each day is looked up, and its bounds worked out, once.
+    reason = rule.day_reason(day)
+    if reason is None:
+        return None
+    tz = rule.tz
+    midnight = datetime.combine(day, time(0))
+    since = _resolve_wall_time(midnight, tz)
+    until = _resolve_wall_time(midnight + timedelta(days=1), tz)
+    return Block(rule.name, reason, since, until)
+
+
 @dataclass(frozen=True)
 class CalendarSet:
     """A job's calendars; empty, it excludes nothing."""
@@ -191,6 +202,38 @@ class CalendarSet:
             if found is not None:
                 return found
         return None
+
+    def blocked_periods(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+        """The excluded periods [since, until) meeting [start, end), merged where they touch:
+        the same instants `block` excludes, as a list (for counting without walking slots)."""
+        found: list[tuple[datetime, datetime]] = []
+        for rule in self.rules:
+            tz = rule.tz
+            first = start.astimezone(tz).date() - timedelta(days=1)
+            days = [first + timedelta(days=n) for n in range((end - start).days + 3)]
+            for day in days:
+                block = _day_block(rule, day)
+                if block is not None:
+                    found.append((block.since, block.until))
+            for window in rule.windows:
+                if window.start_on is not None and window.end_on is not None:
+                    walls = [(window.start_on, window.end_on)]
+                else:
+                    walls = [
+                        found_wall
+                        for day in days
+                        if (found_wall := window.occurrence(datetime.combine(day, window.start)))
+                        and found_wall[0].date() == day
+                    ]
+                for since, until in walls:
+                    found.append((_resolve_wall_time(since, tz), _resolve_wall_time(until, tz)))
+        merged: list[tuple[datetime, datetime]] = []
+        for since, until in sorted(p for p in found if p[1] > start and p[0] < end):
+            if merged and since <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], until))
+            else:
+                merged.append((since, until))
+        return merged
 
     def is_business_day(self, day: date) -> bool:
         return is_weekday(day) and all(rule.day_reason(day) is None for rule in self.rules)

@@ -34,7 +34,7 @@ def _hour_number(instant: datetime) -> int:
 
 @dataclass
 class _Counted:
-    timing: tuple[Any, ...]
+    timing: tuple[Any, ...]  # what the counts depend on (_shared_key)
     first_hour: int  # the hours counted are [first_hour, first_hour + 192)
     per_hour: dict[int, int]  # hour number → runs
     capped: bool
@@ -87,14 +87,14 @@ class WeekIndex:
             fresh: dict[tuple[Any, ...], _Counted] = {}
             for job_id, row in self.rows.items():
                 kept = self.counted.get(job_id)
-                timing = row.timing()
+                shared = _shared_key(row)
                 if (
                     kept is None
-                    or kept.timing != timing
+                    or kept.timing != shared
                     or kept.first_hour > first_hour
                     or kept.first_hour + COMPUTED_SPAN // HOUR < first_hour + WEEK // HOUR
                 ):
-                    kept = fresh.get(timing) or fresh.setdefault(timing, _count(row, first_hour))
+                    kept = fresh.get(shared) or fresh.setdefault(shared, _count(row, first_hour))
                 counted[job_id] = kept
             if counted.keys() != self.counted.keys() or any(
                 counted[job_id] is not self.counted[job_id] for job_id in counted
@@ -108,23 +108,31 @@ class WeekIndex:
             return self.rows, counted, self.version
 
 
+def _shared_key(row: TimingRow) -> tuple[Any, ...]:
+    # Only `@every` slots are counted from the anchor; other jobs with the same schedule, zone,
+    # dates, pause and calendars have the same runs whenever their schedule was set.
+    anchored = row.schedule.lstrip().lower().startswith("@every")
+    timing = row.timing()
+    return (*timing[:2], timing[2] if anchored else None, *timing[3:])
+
+
 def _count(row: TimingRow, first_hour: int) -> _Counted:
     start = datetime.fromtimestamp(first_hour * 3600, UTC)
     end = start + COMPUTED_SPAN
     every = _every_counts(row, start, end)
     if every is not None:
-        return _Counted(row.timing(), first_hour, every, False)
+        return _Counted(_shared_key(row), first_hour, every, False)
     runs = timing_fires(row, MAX_RUNS_PER_JOB, start - TICK, until=end)
     per_hour = Counter(_hour_number(t) for t in runs if t < end)
     capped = len(runs) >= MAX_RUNS_PER_JOB and runs[-1] < end
-    return _Counted(row.timing(), first_hour, dict(per_hour), capped)
+    return _Counted(_shared_key(row), first_hour, dict(per_hour), capped)
 
 
 def _every_counts(row: TimingRow, start: datetime, end: datetime) -> dict[int, int] | None:
-    """An `@every` job without calendars, counted per hour by arithmetic, not run by run: one
-    every second has 691,200 runs in eight days."""
+    """An `@every` job counted per hour by arithmetic, not run by run (one every second has
+    691,200 runs in eight days), its calendars' periods taken out (or moved) the same way."""
     schedule = _parsed(row.schedule, row.timezone, row.schedule_anchor)
-    if schedule is None or schedule.interval is None or row.calendars:
+    if schedule is None or schedule.interval is None:
         return None
     paused = row.state == Job.State.PAUSED
     if paused and row.paused_until is None:
@@ -139,14 +147,29 @@ def _every_counts(row: TimingRow, start: datetime, end: datetime) -> dict[int, i
     def upto(instant: datetime) -> int:  # how many slots are at or before `instant`
         return (instant - anchor) // interval
 
-    counts = {}
+    def between(a: datetime, b: datetime) -> int:  # slots in (a, b], within (low, high]
+        a, b = max(a, low), min(b, high)
+        return upto(b) - upto(a) if b > a else 0
+
+    counts: Counter[int] = Counter()
     hour = start
     while hour < end:
-        a, b = max(hour - TICK, low), min(hour + HOUR - TICK, high)
-        if b > a and (n := upto(b) - upto(a)):
+        if n := between(hour - TICK, hour + HOUR - TICK):
             counts[_hour_number(hour)] = n
         hour += HOUR
-    return counts
+    # A calendar's periods [since, until): their slots are skipped, or all run once at `until`
+    # (CalendarSchedule.slots), unless a slot of the schedule is there already.
+    for since, until in row.calendars.blocked_periods(start - HOUR, end + HOUR):
+        inside = since
+        while inside < until:
+            upper = min(until, datetime.fromtimestamp((_hour_number(inside) + 1) * 3600, UTC))
+            if n := between(inside - TICK, upper - TICK):
+                counts[_hour_number(inside)] -= n
+            inside = upper
+        moved = between(since - TICK, until - TICK) and row.on_calendar != "skip"
+        if moved and start <= until < end and until <= high and not between(until - TICK, until):
+            counts[_hour_number(until)] += 1
+    return {hour: n for hour, n in counts.items() if n}
 
 
 week_index = WeekIndex()

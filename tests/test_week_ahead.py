@@ -1,13 +1,13 @@
 """The week ahead's counting (jobs.week_ahead): per hour, by arithmetic or run by run alike."""
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from jobs.calendars import CalendarRule, CalendarSet
+from jobs.calendars import CalendarRule, CalendarSet, Window
 from jobs.selectors import TimingRow, timing_fires
-from jobs.week_ahead import COMPUTED_SPAN, _count, _every_counts, _hour_number
+from jobs.week_ahead import COMPUTED_SPAN, _count, _every_counts, _hour_number, _shared_key
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -50,6 +50,25 @@ def test_every_jobs_are_counted_by_arithmetic_as_run_by_run(fields):
     assert _every_counts(timing, START, START + COMPUTED_SPAN) == one_by_one(timing)
 
 
+TOKYO_NIGHTS = CalendarRule(
+    "tokyo",
+    timezone="Asia/Tokyo",
+    windows=(Window(start=time(23, 10), end=time(2, 5), weekdays=frozenset({1, 3})),),
+)
+HOLIDAY = CalendarRule("day off", timezone="Asia/Kolkata", dates=frozenset({date(2026, 3, 3)}))
+FREEZE = CalendarRule(
+    "freeze", windows=(Window(start_on=datetime(2026, 3, 4, 10), end_on=datetime(2026, 3, 6)),)
+)
+
+
+@pytest.mark.parametrize("mode", ["skip", "next_allowed"])
+@pytest.mark.parametrize("rules", [(TOKYO_NIGHTS,), (HOLIDAY,), (FREEZE, HOLIDAY, TOKYO_NIGHTS)])
+@pytest.mark.parametrize("schedule", ["@every 7m", "@every 2h", "@every 1h"])
+def test_calendars_are_taken_out_by_arithmetic_as_run_by_run(mode, rules, schedule):
+    timing = row(schedule, calendars=CalendarSet(rules), on_calendar=mode)
+    assert _every_counts(timing, START, START + COMPUTED_SPAN) == one_by_one(timing)
+
+
 def test_a_job_paused_without_end_has_no_runs():
     assert _count(row("@every 1s", state="paused"), _hour_number(START)).per_hour == {}
 
@@ -60,4 +79,10 @@ def test_calendars_are_applied_to_the_counts():
     # The calendar reads its day in its own zone (UTC), whatever the job's: 24 hours off.
     assert sum(counted.per_hour.values()) == 8 * 24 - 24
     assert _hour_number(START) not in counted.per_hour
-    assert _every_counts(row("@every 1h", calendars=CalendarSet((closed,))), START, START) is None
+
+
+def test_jobs_with_one_schedule_share_their_counts_whenever_it_was_set():
+    later = datetime(2026, 2, 1, 12, 34, 56, tzinfo=UTC)
+    assert _shared_key(row("0 * * * *")) == _shared_key(row("0 * * * *", schedule_anchor=later))
+    # `@every` slots are counted from the anchor: no sharing there.
+    assert _shared_key(row("@every 7m")) != _shared_key(row("@every 7m", schedule_anchor=later))
