@@ -10,7 +10,7 @@ from jobs.forms import choice_or_blank, filter_text, page_number
 from jobs.models import AuditEvent
 from jobs.views.access import role_required
 
-OBJECT_TYPES = [("job", "job"), ("run", "run"), ("user", "user")]
+OBJECT_TYPES = [("job", "job"), ("run", "run"), ("calendar", "calendar"), ("user", "user")]
 
 
 @require_GET
