@@ -234,3 +234,17 @@ class TestJobFiles:
             jobs_import_apply(actor=None, text=text, fmt="json")
         assert error.value.field == "calendars" and "Mars" in str(error.value)
         assert not Job.objects.exists()
+
+
+class TestVersions:
+    def test_a_restored_version_brings_its_calendars_back(self):
+        from jobs import services
+
+        calendar_create(actor=None, name="China", holiday_country="CN")
+        job = make_job(calendars=["China"])
+        job = services.job_update(actor=None, job=job, calendars=[])
+        assert not job.calendars.exists() and job.version == 2
+        job = services.job_restore_version(actor=None, job=job, version=1)
+        assert [c.name for c in job.calendars.all()] == ["China"] and job.version == 3
+        audit = AuditEvent.objects.filter(object_type="job", action="update").first()
+        assert audit.changes["calendars"] == [None, ["China"]]
