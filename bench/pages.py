@@ -50,13 +50,22 @@ def build(database: Path, jobs: int, runs: int) -> dict[str, int]:
                 timezone=ZONES[i % len(ZONES)],
                 state="paused" if i % 20 == 0 else "active",
                 labels={"team": f"team-{i % 12}"},
-                schedule_anchor=now - timedelta(days=30),
+                # Set at different times, as jobs are: `@every` slots differ from job to job.
+                schedule_anchor=now - timedelta(days=30, seconds=i * 7),
             )
             for i in range(jobs)
         ),
         batch_size=1000,
     )
     job_ids = list(Job.objects.order_by("id").values_list("id", flat=True))
+    # A tenth of the jobs keep out of public holidays; the week ahead applies them.
+    from jobs.services.calendars import calendar_create
+
+    china = calendar_create(actor=None, name="China", holiday_country="CN")
+    links = Job.calendars.through
+    links.objects.bulk_create(
+        [links(job_id=job_id, calendar_id=china.pk) for job_id in job_ids[::10]], batch_size=1000
+    )
     hot, typical = job_ids[0], job_ids[len(job_ids) // 2]
     # One hot job holds a tenth of the ledger (a run every 10 s for ~12 days); the rest share
     # the remainder evenly over the 30 days `maintenance.prune_runs` keeps by default.
@@ -185,6 +194,9 @@ def main() -> None:
         ("job detail (typical job)", f"/jobs/{ids['typical']}/", {}),
         ("job detail (hot job, 100k runs)", f"/jobs/{ids['hot']}/", {}),
         ("run history, failed only (hot)", f"/jobs/{ids['hot']}/runs/?state=failed", hx),
+        ("week ahead", "/week/", {}),
+        ("week ahead, label filter", "/week/?label=team%3Dteam-3", hx),
+        ("week ahead, one hour's jobs", "/week/?day=1&hour=9", hx),
     ]
     results = measure(pages, args.repeat)
     print(f"\n{'page':<34} {'median ms':>10} {'p95 ms':>8} {'first ms':>9} {'queries':>8}")

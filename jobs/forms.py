@@ -29,7 +29,7 @@ from jobs.audit import (
     webhook_mask_message,
 )
 from jobs.kinds.http import METHODS, clean_url, mark_secret
-from jobs.models import Job, JobLink, Notification, Run
+from jobs.models import Calendar, Job, JobLink, Notification, Run
 from jobs.permissions import can
 from jobs.services import CHAIN_FIELDS, DEFINITION_FIELDS, job_chains
 from jobs.validators import (
@@ -149,7 +149,8 @@ class JobForm(forms.Form):
                 "hx-get": reverse_lazy("jobs:schedule_preview"),
                 "hx-trigger": "input changed delay:300ms, change",
                 "hx-target": "#schedule-preview",
-                "hx-include": "[name=timezone],[name=start_at],[name=end_at]",
+                "hx-include": "[name=timezone],[name=start_at],[name=end_at],[name=calendars],"
+                "[name=on_calendar]",
                 "aria-describedby": "id_schedule_helptext schedule-preview",
             }
         ),
@@ -166,7 +167,8 @@ class JobForm(forms.Form):
                 "hx-get": reverse_lazy("jobs:schedule_preview"),
                 "hx-trigger": "input changed delay:300ms, change",
                 "hx-target": "#schedule-preview",
-                "hx-include": "[name=schedule],[name=start_at],[name=end_at]",
+                "hx-include": "[name=schedule],[name=start_at],[name=end_at],[name=calendars],"
+                "[name=on_calendar]",
             }
         ),
     )
@@ -232,6 +234,22 @@ class JobForm(forms.Form):
     )
     on_finish = forms.ModelMultipleChoiceField(
         label=JobLink.Event.FINISH.label, queryset=Job.objects.all(), required=False
+    )
+
+    calendars = forms.ModelMultipleChoiceField(
+        label=_("Calendars"),
+        queryset=Calendar.objects.all(),
+        to_field_name="name",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Holidays, dates and windows this job keeps out of."),
+    )
+    on_calendar = forms.ChoiceField(
+        label=_("A run that falls in a calendar"),
+        choices=Job.OnCalendar.choices,
+        initial=Job.OnCalendar.SKIP,
+        # Shown only once calendars exist: a form without it keeps the default.
+        required=False,
     )
 
     notify_on = forms.MultipleChoiceField(
@@ -370,6 +388,9 @@ class JobForm(forms.Form):
         validate_timezone(value)
         return value
 
+    def clean_on_calendar(self) -> str:
+        return self.cleaned_data["on_calendar"] or Job.OnCalendar.SKIP
+
     def clean_labels(self) -> dict[str, str]:
         labels: dict[str, str] = {}
         for line in _lines(self.cleaned_data["labels"]):
@@ -459,6 +480,7 @@ class JobForm(forms.Form):
         fields["kind"] = self.kind
         for name in CHAIN_FIELDS:
             fields[name] = list(data.get(name) or [])
+        fields["calendars"] = [calendar.name for calendar in data.get("calendars") or []]
         return fields
 
     def chain_selection(self) -> dict[str, set[int]]:
@@ -490,6 +512,7 @@ class JobForm(forms.Form):
         initial: dict[str, Any] = {name: getattr(job, name) for name in COMMON_FIELDS}
         initial["labels"] = "\n".join(f"{k}={v}" for k, v in (job.labels or {}).items())
         initial.update(job_chains(job))
+        initial["calendars"] = [calendar.name for calendar in job.calendars.all()]
         initial["notify_emails"] = "\n".join(job.notify_emails or [])
         initial["notify_webhook_url"] = mask_url(job.notify_webhook_url)
         config = job.config or {}
@@ -523,6 +546,106 @@ def _param_field(param: registry.TaskParam) -> forms.Field:
     if param.type is float:
         return forms.FloatField(required=param.required, initial=initial, **common)
     return forms.CharField(required=param.required, initial=initial, **common)
+
+
+class RunParamsForm(forms.Form):
+    """A task job's parameters for one run, filled with the job's own values.
+
+    What is sent is checked by the task's signature (registry.clean_params) in the service, as
+    the job form's parameters are.
+    """
+
+    def __init__(self, *args: Any, job: Job, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        config = job.config if isinstance(job.config, dict) else {}
+        registered = registry.get_task(config.get("task") or "")
+        saved = config.get("params") or {}
+        self.param_names: list[str] = []
+        for param in registered.params if registered else ():
+            field = _param_field(param)
+            if param.name in saved:
+                field.initial = saved[param.name]
+            self.fields[PARAM_PREFIX + param.name] = field
+            self.param_names.append(param.name)
+
+    def params(self) -> dict[str, Any]:
+        return {name: self.cleaned_data.get(PARAM_PREFIX + name) for name in self.param_names}
+
+    def add_service_errors(self, exc: ValidationError) -> None:
+        for key, errors in getattr(exc, "error_dict", {"__all__": exc.error_list}).items():
+            for error in errors:
+                for message in error.messages if key == "params" else []:
+                    name, _sep, text = message.partition(": ")
+                    field = PARAM_PREFIX + name
+                    self.add_error(field if field in self.fields else None, text or message)
+                if key != "params":
+                    self.add_error(None, error)
+
+
+class CalendarForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=100)
+    description = forms.CharField(
+        label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    timezone = forms.CharField(
+        label=_("Time zone"),
+        max_length=64,
+        initial="UTC",
+        help_text=_("Its dates, holidays and windows are read in this zone."),
+        widget=forms.TextInput(attrs={"list": "timezones", "autocomplete": "off"}),
+    )
+    holiday_country = forms.CharField(
+        label=_("Public holidays of"),
+        required=False,
+        max_length=3,
+        help_text=_("A country code such as CN, US or DE. Empty: no public holidays."),
+    )
+    holiday_subdivision = forms.CharField(
+        label=_("Region"),
+        required=False,
+        max_length=10,
+        help_text=_("Optional: a state or province code such as NY or BY."),
+    )
+    dates = forms.CharField(
+        label=_("Dates"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+        help_text=_("One date per line, like 2026-12-24."),
+    )
+    windows = forms.CharField(
+        label=_("Blackout windows"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+        help_text=_(
+            "One per line: “Sun 01:00-03:00”, “Mon-Fri 23:00-02:00”, “daily 12:00-13:00”, or "
+            "from one date (and time) to another: “2026-12-24 to 2027-01-02”."
+        ),
+    )
+
+    def clean_dates(self) -> list[str]:
+        return _lines(self.cleaned_data["dates"].replace(",", "\n"))
+
+    def clean_windows(self) -> list[dict[str, Any]]:
+        from jobs.calendar_text import windows_from_text
+
+        return windows_from_text(self.cleaned_data["windows"])
+
+    def add_service_errors(self, exc: ValidationError) -> None:
+        add_service_errors(self, exc)
+
+    @staticmethod
+    def initial_from(calendar: Calendar) -> dict[str, Any]:
+        from jobs.calendar_text import windows_to_text
+
+        return {
+            "name": calendar.name,
+            "description": calendar.description,
+            "timezone": calendar.timezone,
+            "holiday_country": calendar.holiday_country,
+            "holiday_subdivision": calendar.holiday_subdivision,
+            "dates": "\n".join(calendar.dates),
+            "windows": windows_to_text(calendar.windows),
+        }
 
 
 class PauseForm(forms.Form):

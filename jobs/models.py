@@ -1,5 +1,6 @@
 from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -7,6 +8,70 @@ from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from jobs.calendars import CalendarRule
+
+
+class Calendar(models.Model):
+    """A named set of excluded days and periods that jobs share (see jobs.calendars)."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    timezone = models.CharField(_("time zone"), max_length=64, default="UTC")
+    # ISO dates picked by hand, sorted.
+    dates = models.JSONField(_("dates"), default=list, blank=True)
+    # Public holidays of the `holidays` library: ISO country code, optional subdivision.
+    holiday_country = models.CharField(_("holidays of country"), max_length=3, blank=True)
+    holiday_subdivision = models.CharField(_("subdivision"), max_length=10, blank=True)
+    # {"days": [1..7], "start": "HH:MM", "end": "HH:MM"} or {"from": ISO, "to": ISO}.
+    windows = models.JSONField(_("blackout windows"), default=list, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from jobs.validators import clean_dates, clean_holidays, clean_windows, validate_timezone
+
+        errors: dict[str, list[ValidationError]] = {}
+        for name, check in (
+            ("timezone", lambda: validate_timezone(self.timezone)),
+            ("dates", lambda: setattr(self, "dates", clean_dates(self.dates))),
+            ("windows", lambda: setattr(self, "windows", clean_windows(self.windows))),
+            (
+                "holiday_country",
+                lambda: clean_holidays(self.holiday_country, self.holiday_subdivision),
+            ),
+        ):
+            try:
+                check()
+            except ValidationError as exc:
+                for error in exc.error_list:
+                    # A wrong subdivision of a known country is the subdivision's error.
+                    key = "holiday_subdivision" if error.code == "unknown_subdivision" else name
+                    errors.setdefault(key, []).append(error)
+        if errors:
+            raise ValidationError(errors)
+
+    def rule(self) -> "CalendarRule":
+        from datetime import date
+
+        from jobs.calendars import CalendarRule, window_from_json
+
+        return CalendarRule(
+            name=self.name,
+            timezone=self.timezone,
+            dates=frozenset(date.fromisoformat(d) for d in self.dates),
+            country=self.holiday_country.upper(),
+            subdivision=self.holiday_subdivision.upper(),
+            windows=tuple(window_from_json(w) for w in self.windows),
+        )
 
 
 class Job(models.Model):
@@ -33,6 +98,10 @@ class Job(models.Model):
     class Backoff(models.TextChoices):
         FIXED = "fixed", _("Fixed delay")
         EXPONENTIAL = "exponential", _("Exponential with jitter")
+
+    class OnCalendar(models.TextChoices):
+        SKIP = "skip", _("Skip the run")
+        NEXT_ALLOWED = "next_allowed", _("Move it to the next allowed time")
 
     name = models.CharField(_("name"), max_length=200, unique=True)
     description = models.TextField(_("description"), blank=True)
@@ -68,6 +137,15 @@ class Job(models.Model):
     misfire_limit = models.PositiveSmallIntegerField(_("catch-up limit"), default=10)
     labels = models.JSONField(_("labels"), default=dict, blank=True)
     priority = models.SmallIntegerField(_("priority"), default=0)
+    calendars = models.ManyToManyField(
+        Calendar, verbose_name=_("calendars"), blank=True, related_name="jobs"
+    )
+    on_calendar = models.CharField(
+        _("on a calendar day"),
+        max_length=12,
+        choices=OnCalendar.choices,
+        default=OnCalendar.SKIP,
+    )
 
     # Who hears about it (see jobs.notifications): events out of Notification.Event, e-mail
     # addresses, a webhook URL; the window (null: the server's) throttles messages per channel.
@@ -359,6 +437,7 @@ class Run(models.Model):
         EXECUTOR_OFFLINE = "executor_offline", _("Executor offline")
         JOB_DELETED = "job_deleted", _("Job deleted")
         CATCH_UP = "catch_up", _("Catch-up run")
+        CALENDAR = "calendar", _("Calendar")
 
     ACTIVE_STATES = (State.QUEUED, State.RUNNING)
     FINAL_STATES = (
@@ -429,6 +508,9 @@ class Run(models.Model):
     output = models.TextField(blank=True)
     output_dropped_bytes = models.BigIntegerField(default=0)
     error = models.TextField(blank=True)
+    # The task parameters of a run started by hand with other values than the job's; null: the
+    # job's own.
+    params = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-scheduled_for", "-id"]

@@ -9,6 +9,7 @@ from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, override
 
+from jobs.calendars import SKIP, CalendarSet, with_calendars
 from jobs.schedule_suggestions import Reason, Suggestion, suggest_schedule
 from jobs.schedules import (
     TICK,
@@ -48,8 +49,11 @@ def schedule_preview(
     start_at: datetime | None = None,
     end_at: datetime | None = None,
     language: str = "en",
+    calendars: CalendarSet | None = None,
+    on_calendar: str = SKIP,
 ) -> SchedulePreview:
-    """`start_at` and `end_at` are the job's bounds: no run before the one or after the other."""
+    """What `text` does. `start_at` and `end_at` are the job's bounds: no run before the one or
+    after the other; with `calendars`, the runs they leave (the scheduler's own rule)."""
     language = "zh-hans" if language.lower().startswith("zh") else "en"
     count = max(1, min(count, MAX_PREVIEW))
     after = after or dj_timezone.now()
@@ -64,9 +68,8 @@ def schedule_preview(
     except ScheduleError as exc:
         return _rejected(text, timezone, exc, language)
     horizon = after + DST_HORIZON if end_at is None else min(after + DST_HORIZON, end_at)
-    runs = (
-        schedule.slots_between(after, end_at, count) if end_at else schedule.next_runs(count, after)
-    )
+    planned = with_calendars(schedule, calendars or CalendarSet(), on_calendar)
+    runs = planned.runs_between(after, end_at, count) if end_at else planned.next_runs(count, after)
     with override(language):
         warnings = _frequency_warnings(runs, schedule.min_interval(after))
         warnings += _dst_warnings(schedule, runs, after, horizon)

@@ -91,6 +91,9 @@ MESSAGES: dict[str, str] = {
     "scheduler_lost_unknown": gettext_noop(
         "The scheduler running it stopped before the run finished; its outcome is unknown."
     ),
+    # Calendars (jobs.calendars): `why` names the holiday, date or window.
+    "calendar_skipped": gettext_noop("Calendar %(calendar)s: %(why)s."),
+    "calendar_moved": gettext_noop("Moved from %(moved)s UTC by calendar %(calendar)s: %(why)s."),
     # Runs on Celery workers (jobs.dispatch).
     "worker_lost": gettext_noop(
         "Worker lost: %(where)s, last heartbeat %(heartbeat)s UTC; its outcome is unknown."

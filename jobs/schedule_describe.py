@@ -52,6 +52,16 @@ def every(duration: str, zh: bool) -> str:
     return "Every " + " and ".join(words)
 
 
+def business_day(n: int, hour: int, minute: int, zh: bool) -> str:
+    at = f"{hour:02d}:{minute:02d}"
+    if zh:
+        which = "最后一个" if n == -1 else f"第 {n} 个"
+        return f"每月{which}工作日 {at}"
+    suffix = {1: "st", 2: "nd", 3: "rd"}.get(n if n < 20 else n % 10, "th")
+    which = "last" if n == -1 else "first" if n == 1 else f"{n}{suffix}"
+    return f"At {at} on the {which} business day of every month"
+
+
 def once(local: datetime, tz_name: str, zh: bool) -> str:
     when = local.strftime("%Y-%m-%d %H:%M:%S" if local.second else "%Y-%m-%d %H:%M")
     return f"仅一次，于 {when}（{tz_name}）" if zh else f"Once, at {when} ({tz_name})"

@@ -12,19 +12,22 @@ other job runs by elapsed time: it fires at each real instant whose wall time ma
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from datetime import timezone as FixedOffset
 from functools import cache
 from itertools import islice, pairwise, takewhile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, available_timezones
 
 from apscheduler.triggers.base import BaseTrigger
 
 from jobs import schedule_describe
 from jobs.cron_syntax import CronExpression, ScheduleError, parse_cron
+
+if TYPE_CHECKING:
+    from jobs.calendars import CalendarSchedule
 
 __all__ = [
     "ClockChange",
@@ -274,6 +277,62 @@ def _wall_times_between(cron: CronExpression, low: datetime, high: datetime) -> 
     return found
 
 
+# --- business days -----------------------------------------------------------------------------
+
+BUSINESS = re.compile(r"@business-day (first|last|[0-9]{1,2})(?: ([0-9]{1,2}):([0-9]{2}))?")
+MAX_BUSINESS_DAY = 23  # no month has more business days than that
+
+DayTest = Callable[[date], bool]
+
+
+def is_weekday(day: date) -> bool:
+    return day.weekday() < 5
+
+
+def _parse_business(text: str) -> tuple[int, int, int, str]:
+    match = BUSINESS.fullmatch(text)
+    which = match.group(1) if match else ""
+    n = -1 if which == "last" else 1 if which == "first" else int(which or 0)
+    hour, minute = (int(match.group(g) or 0) for g in (2, 3)) if match else (0, 0)
+    if not match or not (n == -1 or 1 <= n <= MAX_BUSINESS_DAY) or hour > 23 or minute > 59:
+        raise ScheduleError(
+            f"'{text}' is not a business-day schedule; write @business-day first 09:00, "
+            "@business-day last 17:30 or @business-day 3 09:00 (the 3rd business day, 1 to 23)",
+            code="bad_business_day",
+            message_zh=f"“{text}”不是有效的工作日计划；请写成 @business-day first 09:00、"
+            "@business-day last 17:30 或 @business-day 3 09:00（每月第 3 个工作日，1 到 23）",
+        )
+    return n, hour, minute, f"@business-day {which} {hour:02d}:{minute:02d}"
+
+
+def business_day_of_month(year: int, month: int, n: int, is_business_day: DayTest) -> date | None:
+    """The n-th business day of the month (n = -1: the last one); None if it has fewer."""
+    day = date(year, month, 1)
+    days = []
+    while day.month == month:
+        if is_business_day(day):
+            days.append(day)
+        day += timedelta(days=1)
+    if n == -1:
+        return days[-1] if days else None
+    return days[n - 1] if len(days) >= n else None
+
+
+def _business_fires(
+    rule: tuple[int, int, int], tz: ZoneInfo, after: datetime, is_business_day: DayTest
+) -> Iterator[datetime]:
+    n, hour, minute = rule
+    local = after.astimezone(tz)
+    year, month = local.year, local.month
+    for _ in range(12 * HORIZON_YEARS):
+        day = business_day_of_month(year, month, n, is_business_day)
+        if day is not None:
+            instant = _resolve_wall_time(datetime(day.year, day.month, day.day, hour, minute), tz)
+            if instant > after:
+                yield instant
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+
+
 # --- the schedule --------------------------------------------------------------------------
 
 
@@ -281,18 +340,24 @@ def _wall_times_between(cron: CronExpression, low: datetime, high: datetime) -> 
 class Schedule:
     text: str
     tz: ZoneInfo
-    kind: str  # "cron" | "every" | "once" | "manual"
+    kind: str  # "cron" | "every" | "once" | "manual" | "business"
     interval: timedelta | None = None
     anchor: datetime = EPOCH
     _cron: CronExpression | None = field(default=None, repr=False)
     _once: datetime | None = field(default=None, repr=False)
+    # Business-day schedules: (n-th business day, -1 for the last; hour; minute).
+    _business: tuple[int, int, int] | None = field(default=None, repr=False)
 
     @property
     def cron(self) -> CronExpression | None:
         """The parsed fields of a cron schedule (macros included); None for the other kinds."""
         return self._cron
 
-    def _fires(self, after: datetime) -> Iterator[datetime]:
+    def fires(self, after: datetime, is_business_day: DayTest = is_weekday) -> Iterator[datetime]:
+        """Fire instants strictly after `after`; calendars decide the business days."""
+        return self._fires(after, is_business_day)
+
+    def _fires(self, after: datetime, is_business_day: DayTest = is_weekday) -> Iterator[datetime]:
         if after.tzinfo is None or after.utcoffset() is None:
             raise ValueError("schedule times must be timezone-aware")
         after = after.astimezone(UTC)
@@ -300,6 +365,8 @@ class Schedule:
             if self._cron is not None:
                 fires = _fixed_time_fires if self._cron.fixed_time else _elapsed_fires
                 yield from fires(self._cron, self.tz, after)
+            elif self._business is not None:
+                yield from _business_fires(self._business, self.tz, after, is_business_day)
             elif self.interval is not None:
                 yield from _every_fires(self.interval, self.anchor, after)
             elif self._once is not None and self._once > after:
@@ -311,12 +378,18 @@ class Schedule:
         """First fire instant strictly after `after`, in UTC; None if it never fires again."""
         return next(self._fires(after), None)
 
+    # What the APScheduler trigger asks: without calendars, every fire is a slot.
+    next_slot_after = next_after
+
     def next_runs(self, count: int, after: datetime) -> list[datetime]:
         return list(islice(self._fires(after), max(count, 0)))
 
     def slots_between(self, start: datetime, end: datetime, limit: int) -> list[datetime]:
         """Fire instants in (start, end], the first `limit` of them."""
         return list(islice(takewhile(lambda t: t <= end, self._fires(start)), max(limit, 0)))
+
+    # Without calendars, every slot runs (see CalendarSchedule).
+    runs_between = slots_between
 
     def never_fires(self, now: datetime | None = None) -> bool:
         return self.next_after(now or datetime.now(UTC)) is None
@@ -352,6 +425,8 @@ class Schedule:
         zh = language.lower().startswith("zh")
         if self.kind == "manual":
             return schedule_describe.manual(zh)
+        if self._business is not None:
+            return schedule_describe.business_day(*self._business, zh)
         if self.kind == "every":
             return schedule_describe.every(self.text.removeprefix("@every "), zh)
         if self._once is not None:
@@ -383,6 +458,9 @@ def parse_schedule(text: str, timezone: str = "UTC", anchor: datetime | None = N
                     raise ValueError("the anchor must be timezone-aware")
                 anchor = anchor.astimezone(UTC)
             return Schedule(normalized, tz, "every", interval=interval, anchor=anchor or EPOCH)
+        if name == "@business-day":
+            n, hour, minute, normalized = _parse_business(lowered)
+            return Schedule(normalized, tz, "business", _business=(n, hour, minute))
         if name == "@manual" and not argument:
             return Schedule(name, tz, "manual")
         if name in MACROS and not argument:
@@ -390,10 +468,10 @@ def parse_schedule(text: str, timezone: str = "UTC", anchor: datetime | None = N
             return Schedule(name, tz, "cron", _cron=cron)
         raise ScheduleError(
             f"Unknown macro '{lowered}'; use @yearly, @annually, @monthly, @weekly, @daily, "
-            "@midnight, @hourly, @every <duration> or @manual",
+            "@midnight, @hourly, @every <duration>, @business-day or @manual",
             code="bad_macro",
             message_zh=f"未知的宏“{lowered}”；可用 @yearly、@annually、@monthly、@weekly、@daily、"
-            "@midnight、@hourly、@every <时长> 或 @manual",
+            "@midnight、@hourly、@every <时长>、@business-day 或 @manual",
         )
     if re.match(r"[0-9]{4}-", text):
         instant, normalized = _parse_once(text, tz)
@@ -411,7 +489,10 @@ class ScheduleTrigger(BaseTrigger):
     __slots__ = ("schedule", "start_at", "end_at")
 
     def __init__(
-        self, schedule: Schedule, start_at: datetime | None = None, end_at: datetime | None = None
+        self,
+        schedule: Schedule | CalendarSchedule,
+        start_at: datetime | None = None,
+        end_at: datetime | None = None,
     ) -> None:
         for bound in (start_at, end_at):
             if bound is not None and bound.utcoffset() is None:
@@ -426,7 +507,7 @@ class ScheduleTrigger(BaseTrigger):
         after = now - TICK if previous_fire_time is None else previous_fire_time
         if self.start_at is not None:
             after = max(after, self.start_at - TICK)
-        fire = self.schedule.next_after(after)
+        fire = self.schedule.next_slot_after(after)
         if fire is None or (self.end_at is not None and fire > self.end_at):
             return None
         return fire

@@ -13,11 +13,21 @@ from typing import Any
 from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db import connection
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    prefetch_related_objects,
+)
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.lookups import Exact
 from django.utils import timezone
 
+from jobs.calendars import CalendarSchedule, CalendarSet, with_calendars
 from jobs.models import (
     AuditEvent,
     ChangeMarker,
@@ -53,12 +63,108 @@ def _parsed(text: str, tz: str, anchor: datetime) -> Schedule | None:
         return None  # written behind the services' back: it does not fire, and says so
 
 
-def job_schedule(job: Job) -> Schedule | None:
-    return _parsed(job.schedule, job.timezone, job.schedule_anchor)
+def job_calendars(job: Job) -> CalendarSet:
+    """The job's calendars (prefetch `calendars` when listing many jobs)."""
+    if job.pk is None:
+        return CalendarSet()
+    # A page asks several times for one job's runs: read its calendars once.
+    cached = getattr(job, "_calendar_set", None)
+    if cached is None:
+        cached = CalendarSet(tuple(calendar.rule() for calendar in job.calendars.all()))
+        job._calendar_set = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def job_schedule(job: Job) -> Schedule | CalendarSchedule | None:
+    """The job's schedule as its calendars shape it: what the scheduler fires."""
+    schedule = _parsed(job.schedule, job.timezone, job.schedule_anchor)
+    if schedule is None:
+        return None
+    return with_calendars(schedule, job_calendars(job), job.on_calendar)
+
+
+def timing_fires(
+    row: "TimingRow", count: int, after: datetime, until: datetime | None = None
+) -> list[datetime]:
+    """The runs of a job read as a TimingRow (see _UpcomingIndex), up to `count` or `until`."""
+    schedule = _parsed(row.schedule, row.timezone, row.schedule_anchor)
+    if schedule is not None and row.calendars:
+        schedule = with_calendars(schedule, row.calendars, row.on_calendar)
+    end_at = row.end_at if until is None or (row.end_at and row.end_at < until) else until
+    return _fires(
+        schedule,
+        count,
+        after,
+        start_at=row.start_at,
+        end_at=end_at,
+        paused=row.state == Job.State.PAUSED,
+        paused_until=row.paused_until,
+    )
+
+
+@dataclass(frozen=True)
+class TimingRow:
+    """What decides a job's run times, as read for an index of every job."""
+
+    name: str
+    kind: str
+    labels: Any
+    schedule: str
+    timezone: str
+    schedule_anchor: datetime
+    start_at: datetime | None
+    end_at: datetime | None
+    state: str
+    paused_until: datetime | None
+    on_calendar: str
+    calendars: CalendarSet
+
+    def timing(self) -> tuple[Any, ...]:
+        return (
+            self.schedule,
+            self.timezone,
+            self.schedule_anchor,
+            self.start_at,
+            self.end_at,
+            self.state,
+            self.paused_until,
+            self.on_calendar,
+            self.calendars,
+        )
+
+
+TIMING_FIELDS = (
+    "name",
+    "kind",
+    "labels",
+    "schedule",
+    "timezone",
+    "schedule_anchor",
+    "start_at",
+    "end_at",
+    "state",
+    "paused_until",
+    "on_calendar",
+)
+
+
+def timing_rows() -> dict[int, TimingRow]:
+    """Every job that may still run, with what decides when: three queries, whatever the count."""
+    from jobs.scheduler.specs import calendar_sets
+
+    calendars = calendar_sets()
+    rows = (
+        Job.objects.exclude(state=Job.State.PAUSED, paused_until__isnull=True)
+        .order_by()
+        .values_list("id", *TIMING_FIELDS)
+        .iterator(chunk_size=5000)
+    )
+    empty = CalendarSet()
+    return {row[0]: TimingRow(*row[1:], calendars.get(row[0], empty)) for row in rows}
 
 
 def _fires(
-    schedule: Schedule | None,
+    schedule: Schedule | CalendarSchedule | None,
     count: int,
     after: datetime,
     *,
@@ -75,8 +181,9 @@ def _fires(
     floor = max(t for t in (after, resume_floor) if t is not None)
     if start_at is not None and start_at > floor:
         floor = start_at - timedelta(microseconds=1)
-    runs = schedule.next_runs(count, floor)
-    return [t for t in runs if end_at is None or t <= end_at]
+    if end_at is None:
+        return schedule.next_runs(count, floor)
+    return schedule.runs_between(floor, end_at, count)
 
 
 def job_next_runs(job: Job, count: int = 10, after: datetime | None = None) -> list[datetime]:
@@ -111,7 +218,7 @@ class _UpcomingIndex:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.key: tuple[Any, ...] | None = None
-        self.rows: dict[int, tuple[Any, ...]] = {}
+        self.rows: dict[int, TimingRow] = {}
         self.next: dict[int, datetime | None] = {}
 
     def clear(self) -> None:
@@ -128,39 +235,23 @@ class _UpcomingIndex:
                 if at is not None and at <= now:
                     self.next[job_id] = self._compute(self.rows[job_id], now)
             due = sorted((at, job_id) for job_id, at in self.next.items() if at is not None)
-            return [UpcomingRun(job_id, self.rows[job_id][0], at) for at, job_id in due[:limit]]
+            return [UpcomingRun(job_id, self.rows[job_id].name, at) for at, job_id in due[:limit]]
 
     def _reload(self, now: datetime) -> None:
-        fields = ("schedule", "timezone", "schedule_anchor", "start_at", "end_at", "state")
-        rows = {
-            row[0]: row[1:]
-            for row in Job.objects.exclude(state=Job.State.PAUSED, paused_until__isnull=True)
-            .order_by()
-            .values_list("id", "name", *fields, "paused_until")
-            .iterator(chunk_size=5000)
-        }
+        rows = timing_rows()
         next_fires: dict[int, datetime | None] = {}
         for job_id, row in rows.items():
             old = self.rows.get(job_id)
             kept = self.next.get(job_id)
-            if old is not None and old[1:] == row[1:] and (kept is None or kept > now):
+            if old is not None and old.timing() == row.timing() and (kept is None or kept > now):
                 next_fires[job_id] = kept
             else:
                 next_fires[job_id] = self._compute(row, now)
         self.rows, self.next = rows, next_fires
 
     @staticmethod
-    def _compute(row: tuple[Any, ...], now: datetime) -> datetime | None:
-        _name, text, tz, anchor, start_at, end_at, state, paused_until = row
-        fires = _fires(
-            _parsed(text, tz, anchor),
-            1,
-            now,
-            start_at=start_at,
-            end_at=end_at,
-            paused=state == Job.State.PAUSED,
-            paused_until=paused_until,
-        )
+    def _compute(row: TimingRow, now: datetime) -> datetime | None:
+        fires = timing_fires(row, 1, now)
         return fires[0] if fires else None
 
 
@@ -172,7 +263,10 @@ def upcoming_runs(now: datetime | None = None, limit: int = 10) -> list[Upcoming
 
 
 def clear_caches() -> None:
+    from jobs.week_ahead import week_index
+
     _upcoming.clear()
+    week_index.clear()
     _parsed.cache_clear()
 
 
@@ -379,6 +473,7 @@ def job_list(filters: JobFilters, now: datetime | None = None) -> tuple[Page, li
     else:
         page = Paginator(jobs_found, JOBS_PER_PAGE).get_page(filters.page)
         jobs = list(page.object_list)
+    prefetch_related_objects(jobs, "calendars")
     strips = run_strips([job.pk for job in jobs])
     rows = [
         JobRow(job, strips.get(job.pk, []), next(iter(job_next_runs(job, 1, now)), None))

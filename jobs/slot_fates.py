@@ -33,6 +33,7 @@ class Fate(models.TextChoices):
     PAUSED = "paused", gettext_lazy("Skipped: paused")
     SCHEDULER_DOWN = "scheduler_down", gettext_lazy("Missed: scheduler down or late")
     EXECUTOR_OFFLINE = "executor_offline", gettext_lazy("Skipped: executor offline")
+    CALENDAR = "calendar", gettext_lazy("Skipped: calendar")
     OTHER = "other", gettext_lazy("Not run: other reason")
     NO_RECORD = "no_record", gettext_lazy("No record")
 
@@ -41,6 +42,7 @@ SKIP_FATES = {
     Run.Cause.OVERLAP: Fate.OVERLAP,
     Run.Cause.PAUSED: Fate.PAUSED,
     Run.Cause.EXECUTOR_OFFLINE: Fate.EXECUTOR_OFFLINE,
+    Run.Cause.CALENDAR: Fate.CALENDAR,
 }
 MISS_FATES = {Run.Cause.SCHEDULER_DOWN: Fate.SCHEDULER_DOWN, Run.Cause.LATE: Fate.SCHEDULER_DOWN}
 

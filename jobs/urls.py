@@ -4,6 +4,7 @@ from django.urls import path, reverse_lazy
 from jobs.views import (
     allowed_hosts,
     audit,
+    calendars,
     celery_workers,
     dashboard,
     executors,
@@ -17,6 +18,7 @@ from jobs.views import (
     transfer,
     trials,
     versions,
+    week,
 )
 from jobs.views.schedule_builder import schedule_builder
 
@@ -79,6 +81,12 @@ urlpatterns = [
         trials.job_test_notification,
         name="job_test_notification",
     ),
+    path("jobs/<int:pk>/run/params/", jobs.job_run_params, name="job_run_params"),
+    path("calendars/", calendars.calendar_list, name="calendar_list"),
+    path("calendars/new/", calendars.calendar_create_view, name="calendar_create"),
+    path("calendars/<int:pk>/", calendars.calendar_edit, name="calendar_edit"),
+    path("calendars/<int:pk>/delete/", calendars.calendar_delete_view, name="calendar_delete"),
+    path("week/", week.week_ahead_view, name="week_ahead"),
     path("jobs/<int:pk>/slots/", ledger.job_slots, name="job_slots"),
     path("jobs/<int:pk>/versions/", versions.job_versions, name="job_versions"),
     path(

@@ -453,8 +453,9 @@ class TestRunNow:
 
     def test_it_rejects_bad_input(self, as_operator):
         job = make_job()
-        response = as_operator.post(f"/api/v1/jobs/{job.pk}/run", {"params": {}})
+        response = as_operator.post(f"/api/v1/jobs/{job.pk}/run", {"other": {}})
         assert response.status_code == 422
+        assert response.json()["error"]["fields"] == {"other": "Unknown field."}
         bad_key = as_operator.post(
             f"/api/v1/jobs/{job.pk}/run", headers={"Idempotency-Key": "x" * 300}
         )

@@ -32,7 +32,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from jobs import services
-from jobs.models import AllowedHost, Executor, Job, Run, SchedulerLease, SchedulerNode
+from jobs.models import AllowedHost, Calendar, Executor, Job, Run, SchedulerLease, SchedulerNode
+from jobs.services.calendars import calendar_create
 from tests.conftest import free_port
 from tests.test_api_support import (  # noqa: F401 - fixtures
     Api,
@@ -140,6 +141,10 @@ class World:
             entry = services.allowed_host_create(actor=None, host="10.9.0.0/16", note="fuzz")
         return entry.pk
 
+    def calendar_id(self) -> int:
+        calendar = Calendar.objects.filter(name="fuzz").first()
+        return (calendar or calendar_create(actor=None, name="fuzz", holiday_country="CN")).pk
+
     def executor_name(self) -> str:
         if not Executor.objects.filter(name="fuzz").exists():
             offer = {"name": "hook", "schedule": "@hourly", "path": "/hook"}
@@ -177,6 +182,7 @@ def test_the_api_keeps_its_schema(case: Any, world: World) -> None:
             "run_id": world.run_id,
             "name": world.executor_name,
             "entry_id": world.entry_id,
+            "calendar_id": world.calendar_id,
         }
         for name in case.path_parameters:
             case.path_parameters[name] = real[name]()

@@ -14,6 +14,7 @@ from jobs.models import Job, Notification, Run
 from jobs.validators import MAX_NOTIFY_EMAILS
 
 INT32 = 2**31 - 1
+MAX_JOB_CALENDARS = 20
 INT16 = 2**15 - 1
 
 
@@ -31,7 +32,8 @@ class Field:
     help: str = ""
 
     def default(self, name: str) -> Any:
-        return Job._meta.get_field(name).get_default()
+        field = Job._meta.get_field(name)
+        return [] if field.many_to_many else field.get_default()
 
 
 JOB_FIELDS: dict[str, Field] = {
@@ -66,6 +68,17 @@ JOB_FIELDS: dict[str, Field] = {
         "string",
         max_length=100,
         help="Celery queue for task and shell runs; empty: the scheduler's own pool.",
+    ),
+    "calendars": Field(
+        "list",
+        max_length=MAX_JOB_CALENDARS,
+        help="Names of the calendars whose days and windows the schedule keeps out of.",
+    ),
+    "on_calendar": Field(
+        "string",
+        choices=tuple(Job.OnCalendar.values),
+        help="A slot in a calendar: `skip` it (recorded skipped) or move it to the next allowed "
+        "time (`next_allowed`).",
     ),
     "notify_on": Field(
         "list",

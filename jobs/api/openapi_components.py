@@ -194,6 +194,9 @@ def run_output(*, detail: bool) -> Schema:
         queue={**STRING, "description": "The Celery queue it went to; empty: run locally."},
         worker={**STRING, "description": "The Celery worker that ran it (host and pid above)."},
         requested_by=nullable(STRING),
+        params=nullable(
+            {"type": "object", "description": "Task parameters given for this run only."}
+        ),
     )
     if detail:
         schema["properties"].update(output=STRING, output_dropped_bytes=INTEGER, error=STRING)
@@ -286,6 +289,84 @@ def page(item: Schema) -> Schema:
     )
 
 
+def calendar_components() -> Schema:
+    from jobs.api.calendars import CALENDAR_FIELDS
+
+    window = {
+        "type": "object",
+        "description": CALENDAR_FIELDS["windows"].help,
+        "properties": {
+            "days": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 7}},
+            "start": STRING,
+            "end": STRING,
+            "from": STRING,
+            "to": STRING,
+        },
+        "additionalProperties": False,
+    }
+    holidays = nullable(
+        obj(
+            {"country": nullable(STRING), "subdivision": nullable(STRING)},
+            [],
+            additionalProperties=False,
+            description=CALENDAR_FIELDS["holidays"].help,
+        )
+    )
+
+    def calendar_input(partial: bool) -> Schema:
+        schema = fields_schema(
+            {k: f for k, f in CALENDAR_FIELDS.items() if k not in ("holidays", "windows")},
+            all_optional=partial,
+        )
+        schema["properties"]["holidays"] = holidays
+        schema["properties"]["windows"] = {"type": "array", "items": window, "maxItems": 100}
+        return schema
+
+    calendar = obj(
+        {
+            "id": INTEGER,
+            "name": STRING,
+            "description": STRING,
+            "timezone": STRING,
+            "dates": {"type": "array", "items": STRING},
+            "holidays": holidays,
+            "windows": {"type": "array", "items": window},
+            "next_holidays": {
+                "type": "array",
+                "items": obj({"date": STRING, "name": nullable(STRING)}),
+                "description": "The next excluded days: public holidays with their names (in "
+                "the request's language where the library has it), hand-picked dates with null.",
+            },
+            "jobs": {"type": "array", "items": STRING, "description": "Jobs using it."},
+            "version": INTEGER,
+            "created_at": INSTANT,
+            "updated_at": INSTANT,
+        }
+    )
+    example = {"name": "China", "holidays": {"country": "CN", "subdivision": None}}
+    return {
+        "Calendar": calendar,
+        "CalendarInput": {**calendar_input(False), "example": example},
+        "CalendarPatch": {**calendar_input(True), "example": {"dates": ["2026-12-24"]}},
+        "CalendarList": obj(
+            {"results": {"type": "array", "items": ref("Calendar")}, "count": INTEGER}
+        ),
+        "NextRuns": obj(
+            {"job": INTEGER, "after": INSTANT, "next_runs": {"type": "array", "items": INSTANT}}
+        ),
+        "RunNow": obj(
+            {
+                "params": {
+                    "type": "object",
+                    "description": "Task jobs: parameters for this run only, over the job's.",
+                }
+            },
+            [],
+            additionalProperties=False,
+        ),
+    }
+
+
 def components() -> Schema:
     executor = obj(
         {
@@ -336,6 +417,7 @@ def components() -> Schema:
     )
     task = obj({"name": STRING, "description": STRING, "params_schema": {"type": "object"}})
     return {
+        **calendar_components(),
         "Error": obj(
             {
                 "error": obj(

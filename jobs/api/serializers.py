@@ -38,6 +38,7 @@ from jobs.kinds.http import mark_secret
 from jobs.models import Job, JobLink, Notification, Run
 from jobs.selectors import job_next_runs, run_output
 from jobs.services import job_chains
+from jobs.services.calendars import job_calendar_names
 
 # Model error keys as the API names them, per kind (the kinds report `url`, the API has `http`).
 ERROR_NAMES = {
@@ -245,6 +246,8 @@ def job_changes(job: Job, values: dict[str, Any]) -> dict[str, Any]:
         for name, value in values.items()
         if name in DEFINITION_FIELDS and getattr(job, name) != value
     }
+    if "calendars" in values and sorted(set(values["calendars"])) != job_calendar_names(job):
+        changes["calendars"] = values["calendars"]
     current = job_chains(job)
     for name in CHAIN_FIELDS:
         if name in values and sorted(set(values[name])) != current[name]:
@@ -292,6 +295,8 @@ def job_json(job: Job, *, last_run: Run | None, now: datetime | None = None) -> 
         "labels": job.labels,
         "priority": job.priority,
         "queue": job.queue,
+        "calendars": job_calendar_names(job),
+        "on_calendar": job.on_calendar,
         **job_chains(job),
         "notify_on": job.notify_on,
         "notify_emails": job.notify_emails,
@@ -317,7 +322,7 @@ def with_last_runs(jobs: QuerySet[Job]) -> QuerySet[Job]:
     )
     return (
         jobs.select_related("executor")
-        .prefetch_related(links)
+        .prefetch_related(links, "calendars")
         .annotate(last_run_id=Subquery(newest.values("id")[:1]))
     )
 
@@ -376,6 +381,8 @@ def run_json(run: Run, *, detail: bool = False) -> dict[str, Any]:
         "queue": run.queue,
         "worker": run.worker,
         "requested_by": run.requested_by.get_username() if run.requested_by else None,
+        # The task parameters it ran with, when started with other values than the job's.
+        "params": run.params,
     }
     if detail:
         output, dropped = run_output(run)

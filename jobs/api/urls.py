@@ -4,6 +4,7 @@ from django.urls import path, re_path
 
 from jobs.api import (
     allowed_hosts,
+    calendars,
     celery_workers,
     docs,
     executors,
@@ -34,6 +35,9 @@ urlpatterns = [
         trials.job_test_notification,
         name="job_test_notification",
     ),
+    path("jobs/<int:job_id>/next-runs", calendars.job_next_runs_view, name="job_next_runs"),
+    path("calendars", calendars.calendars, name="calendars"),
+    path("calendars/<int:calendar_id>", calendars.calendar_item, name="calendar"),
     path("jobs/<int:job_id>/slots", ledger.job_slots, name="job_slots"),
     path("jobs/<int:job_id>/notifications", views.job_notifications, name="job_notifications"),
     path("runs", views.runs_collection, name="runs"),

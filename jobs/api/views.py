@@ -26,7 +26,7 @@ from jobs.api.endpoint import (
     query_text,
     read_json,
 )
-from jobs.api.errors import bad_request, from_validation_error, not_found
+from jobs.api.errors import bad_request, from_validation_error, invalid, not_found
 from jobs.api.fields import JOB_FIELDS, RUN_STATES, RUN_TRIGGERS, STATE_FIELDS
 from jobs.api.idempotency import idempotent
 from jobs.api.serializers import (
@@ -167,14 +167,33 @@ def job_resume(request: HttpRequest, job_id: int) -> HttpResponse:
 @api_view("POST", role="operate")
 def job_run(request: HttpRequest, job_id: int) -> HttpResponse:
     job = job_or_404(job_id)
-    _no_fields(read_json(request, required=False))
+    data = read_json(request, required=False)
+    _no_fields({name: value for name, value in data.items() if name != "params"})
+    params = data.get("params")
 
     def run_now() -> JsonResponse:
-        run = services.job_run_now(actor=request.user, job=job, trigger=Run.Trigger.API)
+        try:
+            run = services.job_run_now(
+                actor=request.user, job=job, trigger=Run.Trigger.API, params=params
+            )
+        except ValidationError as exc:
+            raise invalid(param_errors(exc)) from None
         # The new row already holds its job and requester: no need to read it back.
         return JsonResponse(run_json(run, detail=True), status=202)
 
     return idempotent(request, request.path, run_now)
+
+
+def param_errors(exc: ValidationError) -> dict[str, str]:
+    """A task's parameter errors ("name: problem") keyed by field: `params.name`."""
+    fields: dict[str, str] = {}
+    for message in exc.message_dict.get("params", []):
+        name, has_name, problem = message.partition(": ")
+        fields[f"params.{name}" if has_name else "params"] = problem if has_name else message
+    for key, messages in exc.message_dict.items():
+        if key != "params":
+            fields[key] = " ".join(messages)
+    return fields
 
 
 def _no_fields(data: dict[str, Any]) -> None:
@@ -249,6 +268,10 @@ def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
 
 @api_view("GET")
 def preview(request: HttpRequest) -> HttpResponse:
+    from jobs.views.schedule_builder import preview_calendars
+
+    query_choice(request, "on_calendar", Job.OnCalendar.values)
+    calendars, on_calendar = preview_calendars(request)
     result = schedule_preview(
         query_text(request, "schedule", required=True, max_length=MAX_SCHEDULE),
         query_text(request, "timezone", max_length=MAX_TIMEZONE) or "UTC",
@@ -257,6 +280,8 @@ def preview(request: HttpRequest) -> HttpResponse:
         start_at=query_instant(request, "start_at"),
         end_at=query_instant(request, "end_at"),
         language=get_language() or "en",
+        calendars=calendars,
+        on_calendar=on_calendar,
     )
     if not result.valid:
         suggestion = None

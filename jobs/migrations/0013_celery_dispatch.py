@@ -19,7 +19,7 @@ def restore_sqlite_triggers(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0010_notifications_retention'),
+        ('jobs', '0012_calendars'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import Max
 
+from jobs.calendars import calendar_reason
 from jobs.models import Job, Run
 from jobs.run_reasons import reason
 from jobs.scheduler.engine import Slot
@@ -65,8 +66,10 @@ def _decide(spec: JobSpec, slots: list[datetime], now: datetime, grace: timedelt
     # would only see the overlap policy skip four of them.
     fresh = slots[-1:] if slots and now - slots[-1] <= grace else []
     old = slots[: len(slots) - len(fresh)]
+    # Slots a calendar skips would not have run anyway: recorded as such, never owed.
+    verdicts = {s: v for s in old if (v := spec.calendar_verdict(s)) and v.skipped}
     paused = [s for s in old if spec.is_paused_at(s)]
-    owed = [s for s in old if not spec.is_paused_at(s)]
+    owed = [s for s in old if not spec.is_paused_at(s) and s not in verdicts]
     # Run once: the late slot above is that once, if there is one.
     once_done = bool(fresh) and spec.misfire == Job.Misfire.ONCE
     run_set = set() if once_done else _to_run(spec, owed)
@@ -81,6 +84,11 @@ def _decide(spec: JobSpec, slots: list[datetime], now: datetime, grace: timedelt
             Run.Cause.PAUSED,
         )
         for s in paused
+    ]
+    out += [
+        Slot(spec.id, s, Run.State.SKIPPED, calendar_reason(v), Run.Cause.CALENDAR)
+        for s, v in verdicts.items()
+        if not spec.is_paused_at(s)
     ]
     for s in owed:
         if s in run_set:

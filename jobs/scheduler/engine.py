@@ -21,6 +21,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from jobs import notifications
+from jobs.calendars import calendar_reason
 from jobs.dispatch.leader import CAPACITY, Dispatch, Dispatcher, time_limit
 from jobs.models import Executor, Job, Run
 from jobs.run_reasons import Reason, reason, requested_cancel
@@ -47,6 +48,7 @@ REQUEST_FIELDS = (
     "retry_of_id",
     "not_before",
     "stands_for_id",
+    "params",
     "job_version",
 )
 CLAIM_SQL = (
@@ -82,6 +84,8 @@ class Pending:
     not_before: datetime | None = None
     # Catch-up runs wait their turn whatever the overlap policy: they are owed, not optional.
     catch_up: bool = False
+    # Task parameters asked for this run only (run now with other values); None: the job's.
+    params: dict | None = None
 
 
 def _pending(
@@ -105,6 +109,11 @@ def _pending(
         first_run_id or run_id,
         not_before,
     )
+
+
+def _calendar_skips(spec: JobSpec, slot: datetime) -> bool:
+    verdict = spec.calendar_verdict(slot)
+    return verdict is not None and verdict.skipped
 
 
 class Engine:
@@ -257,7 +266,10 @@ class Engine:
         )
         for pending, active in starts:
             spec = self.specs.get(pending.job_id)
-            self.pools.start(active, spec.params() if spec else {})
+            config = spec.params() if spec else {}
+            if pending.params is not None:
+                config = {**config, "params": pending.params}
+            self.pools.start(active, config)
         if self._to_publish and self.dispatcher is not None:
             # Committed first, published second: a message always finds its queued row.
             self.dispatcher.publisher.hand_over(self._to_publish)
@@ -397,6 +409,7 @@ class Engine:
                 stands_for_id=run.stands_for_id,
                 node_id=self.node_id,
                 term=self.term,
+                params=run.params,
             )
             pending = _pending(
                 retry.pk,
@@ -408,6 +421,7 @@ class Engine:
                 retry.retry_of_id,
                 retry.not_before,
             )
+            pending.params = run.params
             heapq.heappush(self.delayed, (retry.not_before, retry.pk, pending))
 
     # --- claiming slots ----------------------------------------------------------------------
@@ -442,6 +456,10 @@ class Engine:
                 elif spec.executor_id in offline:
                     state, cause = Run.State.SKIPPED, Run.Cause.EXECUTOR_OFFLINE
                     why = offline[spec.executor_id]
+                elif verdict := spec.calendar_verdict(slot.scheduled_for):
+                    # Skipped, or run here having been moved out of an excluded period.
+                    state = Run.State.SKIPPED if verdict.skipped else Run.State.QUEUED
+                    why, cause = calendar_reason(verdict), Run.Cause.CALENDAR
                 else:
                     state = Run.State.QUEUED
             finished = None if state == Run.State.QUEUED else created
@@ -499,6 +517,7 @@ class Engine:
                 and now - slot.scheduled_for > grace
                 and not spec.is_paused_at(slot.scheduled_for)
                 and spec.executor_id not in offline
+                and not _calendar_skips(spec, slot.scheduled_for)
             ):
                 late[slot.job_id].append(slot.scheduled_for)
             else:
@@ -564,7 +583,18 @@ class Engine:
         claimed = []
         now = timezone.now()
         newer: dict[int, list[int]] = defaultdict(list)
-        for run_id, job_id, trigger, slot, attempt, first, not_before, stands_for, version in rows:
+        for (
+            run_id,
+            job_id,
+            trigger,
+            slot,
+            attempt,
+            first,
+            not_before,
+            stands_for,
+            params,
+            version,
+        ) in rows:
             spec = self.specs.get(job_id)
             if spec is None:
                 continue
@@ -574,6 +604,7 @@ class Engine:
             pending = _pending(
                 run_id, job_id, spec.priority, trigger, slot, attempt, first, not_before
             )
+            pending.params = params
             # A slot re-run by hand is owed like a catch-up: it waits its turn, never skipped.
             pending.catch_up = stands_for is not None
             if not_before and not_before > now:

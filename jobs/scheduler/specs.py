@@ -1,12 +1,14 @@
 """An immutable snapshot of one job as the scheduler needs it, rebuilt from the models."""
 
 import functools
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.db.models import Exists, OuterRef
 
+from jobs.calendars import CalendarSchedule, CalendarSet, Verdict, with_calendars
 from jobs.models import Job, JobLink
 from jobs.schedules import Schedule, ScheduleError, parse_schedule
 
@@ -45,9 +47,12 @@ class JobSpec:
     notifies: bool = False
     # Whether it starts other jobs (chains): only then does an ended run need the links looked up.
     starts_jobs: bool = False
+    # Its calendars, and whether a slot in one is skipped or moved (Job.OnCalendar).
+    calendars: CalendarSet = field(default_factory=CalendarSet)
+    on_calendar: str = Job.OnCalendar.SKIP
 
     @classmethod
-    def from_job(cls, job: Job) -> "JobSpec":
+    def from_job(cls, job: Job, calendars: CalendarSet | None = None) -> "JobSpec":
         return cls(
             id=job.pk,
             name=job.name,
@@ -77,19 +82,42 @@ class JobSpec:
             notifies=bool(job.notify_on and job.notify_targets()),
             # Annotated by load_specs; a job read some other way is assumed to start others.
             starts_jobs=getattr(job, "starts_jobs", True),
+            # load_specs reads every job's calendars at once and hands them in.
+            calendars=calendars if calendars is not None else CalendarSet(),
+            on_calendar=job.on_calendar,
         )
 
-    def schedule(self) -> Schedule | None:
+    def schedule(self) -> Schedule | CalendarSchedule | None:
         # A definition written behind the services' back (raw SQL) may not parse: such a job
         # simply does not fire, and the reconcile logs it.
+        return self._schedule
+
+    @functools.cached_property
+    def _schedule(self) -> Schedule | CalendarSchedule | None:
         try:
-            return parse_schedule(self.schedule_text, self.timezone, anchor=self.schedule_anchor)
+            schedule = parse_schedule(
+                self.schedule_text, self.timezone, anchor=self.schedule_anchor
+            )
         except ScheduleError:
             return None
+        return with_calendars(schedule, self.calendars, self.on_calendar)
+
+    def calendar_verdict(self, slot: datetime) -> Verdict | None:
+        """Whether the job's calendars skipped the slot at `slot`, or moved it there."""
+        schedule = self.schedule()
+        return schedule.verdict(slot) if isinstance(schedule, CalendarSchedule) else None
 
     def timing_key(self) -> tuple[Any, ...]:
         """What decides the fire times: when it changes, the trigger is rebuilt."""
-        return (self.schedule_text, self.timezone, self.schedule_anchor, self.start_at, self.end_at)
+        return (
+            self.schedule_text,
+            self.timezone,
+            self.schedule_anchor,
+            self.start_at,
+            self.end_at,
+            self.calendars,
+            self.on_calendar,
+        )
 
     def is_paused_at(self, instant: datetime) -> bool:
         if self.state != Job.State.PAUSED:
@@ -132,8 +160,21 @@ def _thaw(value: Any) -> Any:
     return value
 
 
+def calendar_sets() -> dict[int, CalendarSet]:
+    """Every job's calendars (jobs without any are left out), in one query."""
+    rules: dict[int, Any] = {}
+    by_job: dict[int, list[Any]] = defaultdict(list)
+    links = Job.calendars.through.objects.select_related("calendar").order_by("calendar__name")
+    for link in links:
+        if link.calendar_id not in rules:
+            rules[link.calendar_id] = link.calendar.rule()
+        by_job[link.job_id].append(rules[link.calendar_id])
+    return {job_id: CalendarSet(tuple(found)) for job_id, found in by_job.items()}
+
+
 def load_specs() -> dict[int, JobSpec]:
+    calendars = calendar_sets()
     jobs = Job.objects.annotate(
         starts_jobs=Exists(JobLink.objects.filter(upstream=OuterRef("pk")))
     ).iterator(chunk_size=2000)
-    return {job.pk: JobSpec.from_job(job) for job in jobs}
+    return {job.pk: JobSpec.from_job(job, calendars.get(job.pk, CalendarSet())) for job in jobs}

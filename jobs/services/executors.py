@@ -33,12 +33,13 @@ EXECUTOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")
 EXECUTOR_JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
 # What an executor may set for each job it offers, besides its name, schedule and path; what it
 # leaves out takes the model's default, so each registration is the whole truth about its jobs.
-# Notifications and retention are the operators' to set: a registration leaves them alone.
+# Notifications, retention and what a job does on its calendars' days are the operators' to set:
+# a registration leaves them alone.
 EXECUTOR_JOB_FIELDS = tuple(
     name
     for name in DEFINITION_FIELDS
     # Executors own HTTP jobs, which never go to a Celery queue.
-    if name not in ("name", "kind", "config", "schedule", "labels", "queue")
+    if name not in ("name", "kind", "config", "schedule", "labels", "queue", "on_calendar")
     and name not in NOTIFY_FIELDS + RETENTION_FIELDS
 )
 EXECUTOR_HTTP_DEFAULTS: dict[str, Any] = {

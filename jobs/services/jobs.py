@@ -21,6 +21,7 @@ from jobs import audit, kinds
 from jobs.models import (
     CHANGE_CHANNEL,
     AuditEvent,
+    Calendar,
     ChangeMarker,
     Job,
     JobVersion,
@@ -54,6 +55,7 @@ DEFINITION_FIELDS = (
     "labels",
     "priority",
     "queue",
+    "on_calendar",
     *NOTIFY_FIELDS,
     *RETENTION_FIELDS,
 )
@@ -68,7 +70,33 @@ def _user(actor: Actor) -> Any:
 
 
 def job_definition(job: Job) -> dict[str, Any]:
-    return _with_chains(_fields(job), job_chains(job))
+    return _with_calendars(_with_chains(_fields(job), job_chains(job)), _calendar_names(job))
+
+
+def _calendar_names(job: Job) -> list[str]:
+    return sorted(calendar.name for calendar in job.calendars.all()) if job.pk else []
+
+
+def _with_calendars(definition: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    # Like chains: left out when empty, so definitions saved before calendars compare equal.
+    if names:
+        definition["calendars"] = sorted(names)
+    else:
+        definition.pop("calendars", None)
+    return definition
+
+
+def _wanted_calendars(given: Iterable[Any] | None) -> tuple[list[Calendar] | None, dict]:
+    """The calendars asked for (None: leave them), and the errors keyed "calendars"."""
+    from jobs.services.calendars import calendars_named
+
+    if given is None:
+        return None, {}
+    names = [item.name if isinstance(item, Calendar) else item for item in given]
+    try:
+        return calendars_named(names), {}
+    except ValidationError as exc:
+        return None, exc.error_dict
 
 
 def _with_chains(definition: dict[str, Any], chains: dict[str, list[int]]) -> dict[str, Any]:
@@ -93,12 +121,15 @@ def _wanted_chains(given: dict[str, Any]) -> tuple[dict[str, list[int]], dict[st
     return wanted, errors
 
 
-def _clean_with_chains(job: Job, given: dict[str, Any], current: Job | None) -> dict[str, list]:
+def _clean_with_chains(
+    job: Job, given: dict[str, Any], current: Job | None, extra: dict | None = None
+) -> dict[str, list]:
     """full_clean() and the chain checks together, so a form shows every error at once.
 
-    Returns the chains to save (those given); raises one ValidationError naming every field.
+    Returns the chains to save (those given); raises one ValidationError naming every field,
+    `extra` errors (of the calendars) included.
     """
-    errors: dict[str, list[ValidationError]] = {}
+    errors: dict[str, list[ValidationError]] = dict(extra or {})
     try:
         job.full_clean()
     except ValidationError as exc:
@@ -142,6 +173,7 @@ def job_create(
     on_success: Iterable[Job | int] | None = None,
     on_failure: Iterable[Job | int] | None = None,
     on_finish: Iterable[Job | int] | None = None,
+    calendars: Iterable[Calendar | str] | None = None,
     **fields: Any,
 ) -> Job:
     # Shell commands run with the scheduler's privileges: only administrators may define them.
@@ -162,12 +194,15 @@ def job_create(
     if schedule_anchor is not None:
         job.schedule_anchor = schedule_anchor
     given = {"on_success": on_success, "on_failure": on_failure, "on_finish": on_finish}
-    wanted = _clean_with_chains(job, given, None)
+    chosen, calendar_errors = _wanted_calendars(calendars)
+    wanted = _clean_with_chains(job, given, None, calendar_errors)
     job.config = kinds.seal_config(job.kind, job.config, None)
     job.notify_webhook_url = audit.seal_url(job.notify_webhook_url, "")
     job.save()
     chains_save(job, wanted)
-    definition = _with_chains(_fields(job), wanted)
+    if chosen:
+        job.calendars.set(chosen)
+    definition = _with_calendars(_with_chains(_fields(job), wanted), [c.name for c in chosen or []])
     _save_version(job, actor, definition)
     _audit_job(actor, AuditEvent.Action.CREATE, job, audit.diff({}, definition))
     return job
@@ -196,6 +231,7 @@ def _audit_job(actor: Actor, action: str, job: Job, changes: dict[str, Any] | No
 def job_update(*, actor: Actor, job: Job, **changes: Any) -> Job:
     """Change a job's definition; `on_success`, `on_failure` and `on_finish` replace its links."""
     given = {name: changes.pop(name) for name in CHAIN_FIELDS if name in changes}
+    chosen, calendar_errors = _wanted_calendars(changes.pop("calendars", None))
     unknown = set(changes) - set(DEFINITION_FIELDS)
     if unknown:
         raise TypeError(f"job_update() got unknown fields: {', '.join(sorted(unknown))}")
@@ -205,10 +241,11 @@ def job_update(*, actor: Actor, job: Job, **changes: Any) -> Job:
     before = job_definition(job)
     for name, value in changes.items():
         setattr(job, name, value)
-    wanted = _clean_with_chains(job, given, job)
+    wanted = _clean_with_chains(job, given, job, calendar_errors)
     job.config = kinds.seal_config(job.kind, job.config, before["config"])
     job.notify_webhook_url = audit.seal_url(job.notify_webhook_url, before["notify_webhook_url"])
-    after = _with_chains(job_definition(job), wanted)
+    names = [c.name for c in chosen] if chosen is not None else _calendar_names(job)
+    after = _with_calendars(_with_chains(job_definition(job), wanted), names)
     if after == before:
         return job
     if any(before[f] != after[f] for f in ANCHOR_FIELDS):
@@ -217,6 +254,8 @@ def job_update(*, actor: Actor, job: Job, **changes: Any) -> Job:
     job.updated_by = _user(actor)
     job.save()
     chains_save(job, wanted)
+    if chosen is not None:
+        job.calendars.set(chosen)
     _save_version(job, actor, after)
     _audit_job(actor, AuditEvent.Action.UPDATE, job, audit.diff(before, after))
     return job
@@ -304,12 +343,33 @@ def job_delete(*, actor: Actor, job: Job) -> None:
     Job.objects.filter(pk=job.pk).delete()
 
 
+def run_params_check(job: Job, params: Any) -> dict[str, Any]:
+    """A task job's parameters for one run: `params` over the job's own, checked like the job
+    form's (errors under "params", each "name: problem")."""
+    from jobs.registry import clean_params
+
+    if job.kind != Job.Kind.TASK:
+        raise ValidationError({"params": _("Only task jobs take parameters.")}, code="not_a_task")
+    if not isinstance(params, dict):
+        raise ValidationError({"params": _("Parameters must be an object of name → value.")})
+    config = job.config if isinstance(job.config, dict) else {}
+    return clean_params(config.get("task") or "", {**(config.get("params") or {}), **params})
+
+
 @transaction.atomic
-def job_run_now(*, actor: Actor, job: Job, trigger: str = Run.Trigger.MANUAL) -> Run:
+def job_run_now(
+    *,
+    actor: Actor,
+    job: Job,
+    trigger: str = Run.Trigger.MANUAL,
+    params: dict[str, Any] | None = None,
+) -> Run:
+    """Ask for a run now; `params` (task jobs) change some parameters for this run only."""
     if trigger not in (Run.Trigger.MANUAL, Run.Trigger.API):
         raise ValueError(f"job_run_now() cannot create a {trigger} run")
     require(actor, "operate")
     job = Job.objects.get(pk=job.pk)
+    run_params = run_params_check(job, params) if params is not None else None
     now = timezone.now()
     run = Run.objects.create(
         job=job,
@@ -319,9 +379,13 @@ def job_run_now(*, actor: Actor, job: Job, trigger: str = Run.Trigger.MANUAL) ->
         scheduled_for=now,
         created_at=now,
         requested_by=_user(actor),
+        params=run_params,
     )
     bump_change_marker()
-    _audit_job(actor, AuditEvent.Action.RUN_NOW, job, {"run": [None, run.pk]})
+    changes: dict[str, Any] = {"run": [None, run.pk]}
+    if run_params is not None:
+        changes["params"] = [None, run_params]
+    _audit_job(actor, AuditEvent.Action.RUN_NOW, job, changes)
     return run
 
 
@@ -442,4 +506,9 @@ def job_restore_version(*, actor: Actor, job: Job, version: int) -> Job:
     )
     for name, ids in saved_chains.items():
         changes[name] = [i for i in ids if i in existing]
+    # Calendars deleted since then are left out, like deleted jobs.
+    saved_calendars = saved.definition.get("calendars") or []
+    changes["calendars"] = list(
+        Calendar.objects.filter(name__in=saved_calendars).values_list("name", flat=True)
+    )
     return job_update(actor=actor, job=job, **changes)

@@ -541,6 +541,7 @@ def _definition(entry: Entry, job: Job | None) -> dict[str, Any]:
             job=entry.name,
             field="notify_webhook_url",
         )
+    definition["calendars"] = entry.values.get("calendars", [])
     return definition
 
 

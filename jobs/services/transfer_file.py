@@ -33,7 +33,10 @@ STATE_FIELDS = ("state", "paused_until", "pause_note")
 # What one job's entry may hold: its definition (named by its key in the file), the jobs it
 # starts (by name) and its state.
 ENTRY_FIELDS = (
-    tuple(name for name in DEFINITION_FIELDS if name != "name") + tuple(CHAIN_FIELDS) + STATE_FIELDS
+    tuple(name for name in DEFINITION_FIELDS if name != "name")
+    + tuple(CHAIN_FIELDS)
+    + ("calendars",)
+    + STATE_FIELDS
 )
 REQUIRED_FIELDS = ("kind", "schedule")
 INTEGER_RANGES = BaseDatabaseOperations.integer_field_ranges
@@ -296,6 +299,11 @@ def _typed(name: str, value: Any) -> Any:
     """
     if name in CHAIN_FIELDS:
         return _job_names(value)
+    if name == "calendars":
+        # Like the jobs it starts, a job's calendars go by name from one database to another.
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ValueError(_("Expected a list of calendar names."))
+        return sorted(set(value))
     try:
         model_field = Job._meta.get_field(name)
     except FieldDoesNotExist:

@@ -14,8 +14,8 @@ from django.utils.timesince import TIME_STRINGS, timesince, timeuntil
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from jobs.change_display import label_of
 from jobs.audit import mask_url
+from jobs.change_display import label_of
 from jobs.models import Job, Notification, Run
 from jobs.selectors import job_schedule
 

@@ -14,6 +14,7 @@ from jobs.views.access import role_required
 OBJECT_TYPES = [
     ("job", _("Job")),
     ("run", _("Run")),
+    ("calendar", _("Calendar")),
     ("user", _("User")),
     ("executor", _("Executor")),
     ("allowed_host", _("Allowed host")),

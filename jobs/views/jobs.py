@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -16,8 +16,16 @@ from django_htmx.http import trigger_client_event
 
 from jobs import live, selectors, services
 from jobs.audit import mask_headers
-from jobs.forms import PauseForm, add_service_errors, choice_or_blank, filter_text, page_number
+from jobs.forms import (
+    PauseForm,
+    RunParamsForm,
+    add_service_errors,
+    choice_or_blank,
+    filter_text,
+    page_number,
+)
 from jobs.models import Job, Run
+from jobs.permissions import require
 from jobs.views.access import get_job, redirect_after_action, role_required
 from jobs.views.charts import duration_chart
 
@@ -167,6 +175,8 @@ def _detail_context(
         **_notifications_context(job),
         "next_runs": selectors.job_next_runs(job, NEXT_RUNS_SHOWN),
         "links": selectors.job_links(job),
+        # Read with the next runs already: no query of its own.
+        "calendar_names": selectors.job_calendars(job).names,
         # Viewers read everything but secrets: header values that look secret stay masked.
         "masked_headers": mask_headers(headers),
         "queue_unserved": _queue_unserved(job),
@@ -304,3 +314,27 @@ def job_delete(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, _("Job “%(name)s” deleted.") % {"name": job.name})
         return redirect_after_action(request, reverse("jobs:job_list"))
     return render(request, "jobs/job_delete.html", {"job": job, "runs_count": job.runs.count()})
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@role_required("view")
+def job_run_params(request: HttpRequest, pk: int) -> HttpResponse:
+    """ "Run now…": a task job's parameter form, filled with its values, for one run."""
+    job = get_job(pk)
+    require(request.user, "operate")
+    if job.kind != Job.Kind.TASK:
+        raise Http404
+    form = RunParamsForm(request.POST if request.method == "POST" else None, job=job)
+    if form.is_bound and form.is_valid():
+        try:
+            run = services.job_run_now(actor=request.user, job=job, params=form.params())
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(
+                request, _("Run #%(id)s requested; it starts within a second.") % {"id": run.pk}
+            )
+            return redirect_after_action(request, reverse("jobs:run_detail", args=[run.pk]))
+    template = "jobs/_job_run_params.html" if request.htmx else "jobs/job_run_params.html"
+    return render(request, template, {"job": job, "form": form})

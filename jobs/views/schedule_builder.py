@@ -18,7 +18,10 @@ from django.utils import timezone
 from django.utils.translation import get_language
 from django.views.decorators.http import require_GET
 
+from jobs.api.fields import MAX_JOB_CALENDARS
+from jobs.calendars import CalendarSet
 from jobs.forms import JobForm
+from jobs.models import Calendar, Job
 from jobs.previews import schedule_preview as preview_schedule
 from jobs.schedule_builder_form import ScheduleBuilderForm
 from jobs.schedules import ScheduleError, parse_schedule
@@ -33,9 +36,21 @@ class _ScheduleField(forms.Form):
     schedule = JobForm.base_fields["schedule"]
 
 
+def preview_calendars(request: HttpRequest) -> tuple[CalendarSet, str]:
+    """The calendars (by name) and what happens on them, as the form or the API sends them."""
+    names = [name[:100] for name in request.GET.getlist("calendars")[:MAX_JOB_CALENDARS]]
+    found = Calendar.objects.filter(name__in=names)
+    mode = request.GET.get("on_calendar", "")
+    return (
+        CalendarSet(tuple(c.rule() for c in found)),
+        mode if mode in Job.OnCalendar.values else Job.OnCalendar.SKIP,
+    )
+
+
 def preview_context(request: HttpRequest, text: str) -> dict[str, Any]:
     """What the preview partial shows for `text` with the form's zone, start and end."""
     zone = request.GET.get("timezone", "UTC")[:64].strip() or "UTC"
+    calendars, on_calendar = preview_calendars(request)
     preview = preview_schedule(
         text,
         zone,
@@ -43,6 +58,8 @@ def preview_context(request: HttpRequest, text: str) -> dict[str, Any]:
         start_at=_bound(request, "start_at"),
         end_at=_bound(request, "end_at"),
         language=get_language() or "en",
+        calendars=calendars,
+        on_calendar=on_calendar,
     )
     viewer = timezone.get_current_timezone()
     runs = []
