@@ -11,8 +11,19 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from jobs import services
 from jobs.api.auth import SAFE_METHODS
-from jobs.models import ApiToken, AuditEvent, Executor, Job, JobLink, JobVersion, Run
+from jobs.models import (
+    AllowedHost,
+    ApiToken,
+    AuditEvent,
+    Calendar,
+    Executor,
+    Job,
+    JobLink,
+    JobVersion,
+    Run,
+)
 from jobs.permissions import Role
+from jobs.services.calendars import calendar_create
 from tests.test_api_support import (  # noqa: F401 - fixtures
     Api,
     error_of,
@@ -24,7 +35,7 @@ from tests.test_api_support import (  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.django_db
 
-NEEDED = {"operate": Role.OPERATOR, "edit": Role.EDITOR}
+NEEDED = {"operate": Role.OPERATOR, "edit": Role.EDITOR, "admin": Role.ADMIN}
 # Bodies that would each fail validation differently, or pass it.
 BODIES: list[Any] = [
     None,
@@ -44,6 +55,13 @@ API_WRITES = [
     ("POST", "/api/v1/jobs/{job}/pause", "operate"),
     ("POST", "/api/v1/jobs/{job}/resume", "operate"),
     ("POST", "/api/v1/jobs/{job}/run", "operate"),
+    ("POST", "/api/v1/jobs/{job}/test-request", "operate"),
+    ("POST", "/api/v1/jobs/{job}/test-notification", "operate"),
+    ("POST", "/api/v1/calendars", "edit"),
+    ("PATCH", "/api/v1/calendars/{calendar}", "edit"),
+    ("DELETE", "/api/v1/calendars/{calendar}", "edit"),
+    ("POST", "/api/v1/allowed-hosts", "admin"),
+    ("DELETE", "/api/v1/allowed-hosts/{entry}", "admin"),
     ("POST", "/api/v1/runs/rerun-failed", "operate"),
     ("POST", "/api/v1/runs/{run}/cancel", "operate"),
     ("POST", "/api/v1/runs/{run}/run-slot", "operate"),
@@ -65,6 +83,13 @@ HTML_WRITES = [
     ("/jobs/{job}/pause/", "operate"),
     ("/jobs/{job}/resume/", "operate"),
     ("/jobs/{job}/run/", "operate"),
+    ("/jobs/{job}/run/params/", "operate"),
+    ("/jobs/{job}/test-request/", "operate"),
+    ("/jobs/{job}/test-notification/", "operate"),
+    ("/calendars/new/", "edit"),
+    ("/calendars/{calendar}/", "edit"),
+    ("/calendars/{calendar}/delete/", "edit"),
+    ("/settings/allowed-hosts/", "admin"),
     ("/jobs/{job}/versions/1/restore/", "edit"),
     ("/runs/{run}/cancel/", "operate"),
     ("/runs/{run}/run-slot/", "operate"),
@@ -87,11 +112,19 @@ def world() -> dict[str, Any]:
     services.executor_register(
         actor=None, name="fleet", base_url="https://fleet.example.com", jobs=[offer]
     )
-    return {"job": job.pk, "run": run.pk, "executor": "fleet"}
+    calendar = calendar_create(actor=None, name="days off", dates=["2026-12-24"])
+    entry = services.allowed_host_create(actor=None, host="10.9.0.0/16", note="internal")
+    return {
+        "job": job.pk,
+        "run": run.pk,
+        "executor": "fleet",
+        "calendar": calendar.pk,
+        "entry": entry.pk,
+    }
 
 
 def written() -> tuple[int, ...]:
-    models = (Job, JobVersion, JobLink, Run, AuditEvent, Executor, ApiToken)
+    models = (Job, JobVersion, JobLink, Run, AuditEvent, Executor, ApiToken, Calendar, AllowedHost)
     states = tuple(Job.objects.values_list("state", "version").order_by("pk"))
     return (*(model.objects.count() for model in models), hash(states))
 
@@ -121,6 +154,10 @@ def test_the_table_names_every_api_write():
     in_table = {
         (method, path.replace("{job}", "<int:job_id>").replace("{run}", "<int:run_id>"), role)
         for method, path, role in API_WRITES
+    }
+    in_table = {
+        (m, p.replace("{calendar}", "<int:calendar_id>").replace("{entry}", "<int:entry_id>"), r)
+        for m, p, r in in_table
     }
     in_table = {
         (m, p.replace("{executor}", "<str:name>").lstrip("/").removeprefix("api/v1/"), r)

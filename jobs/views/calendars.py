@@ -101,6 +101,8 @@ def calendar_create_view(request: HttpRequest) -> HttpResponse:
 def calendar_edit(request: HttpRequest, pk: int) -> HttpResponse:
     calendar = get_calendar(pk)
     if request.method == "POST":
+        # Everyone may read a calendar; changing it is refused before the form is read.
+        require(request.user, "edit")
         form = CalendarForm(request.POST)
         saved = _save(request, form, calendar)
         if saved is not None:
