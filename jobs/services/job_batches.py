@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from jobs import audit
-from jobs.models import AuditEvent, Job, JobLink, JobVersion
+from jobs.models import AuditEvent, Calendar, Job, JobLink, JobVersion
 from jobs.permissions import require
 from jobs.services.chains import CHAIN_FIELDS
 from jobs.services.jobs import (
@@ -25,6 +25,7 @@ from jobs.services.jobs import (
     _user,
     _with_chains,
     job_definition,
+    with_calendars,
 )
 
 JobState = tuple[str, datetime | None, str]  # state, paused until, pause note
@@ -32,44 +33,51 @@ JobState = tuple[str, datetime | None, str]  # state, paused until, pause note
 
 @transaction.atomic
 def jobs_create_checked(
-    *, actor: Actor, jobs: list[tuple[Job, dict[str, list[int]], JobState]]
+    *, actor: Actor, jobs: list[tuple[Job, dict[str, list[int]], JobState, list[Calendar]]]
 ) -> list[Job]:
     """Save new jobs as job_check passed them, with their links (ids, or -1 - index for a job
-    of `jobs`) and state: what job_create (and job_pause) do for each."""
-    for job, _links, (state, until, note) in jobs:
+    of `jobs`), state and calendars: what job_create (and job_pause) do for each."""
+    for job, _links, (state, until, note), _calendars in jobs:
         require(actor, "edit", kind=job.kind)
         job.created_by = job.updated_by = _user(actor)
         job.state, job.paused_until, job.pause_note = state, until, note
-    created = Job.objects.bulk_create([job for job, _links, _state in jobs])
+    created = Job.objects.bulk_create([job for job, _links, _state, _calendars in jobs])
     by_position = {-1 - index: job.pk for index, job in enumerate(created)}
     links, versions, events = [], [], []
-    for job, wanted, _state in jobs:
+    through = Job.calendars.through
+    memberships = []
+    for job, wanted, _state, calendars in jobs:
         ids = {name: sorted(by_position.get(i, i) for i in found) for name, found in wanted.items()}
         links += _links_of(job, ids)
-        definition = _with_chains(_fields(job), ids)
+        memberships += [through(job_id=job.pk, calendar_id=c.pk) for c in calendars]
+        definition = with_calendars(_with_chains(_fields(job), ids), [c.name for c in calendars])
         versions.append(_version(job, actor, definition))
         events.append(_event(actor, AuditEvent.Action.CREATE, job, audit.diff({}, definition)))
         if job.state == Job.State.PAUSED:
             events.append(_event(actor, AuditEvent.Action.PAUSE, job, _paused(job)))
     _save_many(links, versions, events)
+    through.objects.bulk_create(memberships, batch_size=500)
     return created
 
 
 @transaction.atomic
 def jobs_update_checked(
-    *, actor: Actor, jobs: list[tuple[Job, Job, dict[str, list[int]], JobState]]
+    *, actor: Actor, jobs: list[tuple[Job, Job, dict[str, list[int]], JobState, list[Calendar]]]
 ) -> list[Job]:
-    """Save changed jobs: each as it was (links prefetched), as job_check passed it, its new
-    links and state; what job_update (and job_pause / job_resume) do for each."""
+    """Save changed jobs: each as it was (links and calendars prefetched), as job_check passed
+    it, its new links, state and calendars; what job_update (and job_pause / job_resume) do for
+    each."""
     now = timezone.now()
     changed: list[Job] = []
     stale: list[int] = []
     links, versions, events = [], [], []
-    for job, checked, wanted, (state, until, note) in jobs:
+    regrouped: list[tuple[Job, list[Calendar]]] = []
+    for job, checked, wanted, (state, until, note), calendars in jobs:
         require(actor, "edit", kind=job.kind)
         require(actor, "edit", kind=checked.kind)
         before = job_definition(job)
-        after = _with_chains(_fields(checked), wanted)
+        names = [c.name for c in calendars]
+        after = with_calendars(_with_chains(_fields(checked), wanted), names)
         checked.updated_by = _user(actor)
         checked.updated_at = now
         if after != before:
@@ -85,6 +93,8 @@ def jobs_update_checked(
                 JobLink(upstream=checked, downstream_id=i, event=event)
                 for i, event in sorted(target - current.keys())
             ]
+            if before.get("calendars", []) != after.get("calendars", []):
+                regrouped.append((checked, calendars))
             versions.append(_version(checked, actor, after))
             events.append(
                 _event(actor, AuditEvent.Action.UPDATE, checked, audit.diff(before, after))
@@ -109,6 +119,8 @@ def jobs_update_checked(
     _update_rows(changed, columns)
     if stale:
         JobLink.objects.filter(pk__in=stale).delete()
+    for job, calendars in regrouped:
+        job.calendars.set(calendars)
     _save_many(links, versions, events)
     return changed
 

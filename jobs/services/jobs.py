@@ -70,14 +70,14 @@ def _user(actor: Actor) -> Any:
 
 
 def job_definition(job: Job) -> dict[str, Any]:
-    return _with_calendars(_with_chains(_fields(job), job_chains(job)), _calendar_names(job))
+    return with_calendars(_with_chains(_fields(job), job_chains(job)), _calendar_names(job))
 
 
 def _calendar_names(job: Job) -> list[str]:
     return sorted(calendar.name for calendar in job.calendars.all()) if job.pk else []
 
 
-def _with_calendars(definition: dict[str, Any], names: list[str]) -> dict[str, Any]:
+def with_calendars(definition: dict[str, Any], names: list[str]) -> dict[str, Any]:
     # Like chains: left out when empty, so definitions saved before calendars compare equal.
     if names:
         definition["calendars"] = sorted(names)
@@ -202,7 +202,7 @@ def job_create(
     chains_save(job, wanted)
     if chosen:
         job.calendars.set(chosen)
-    definition = _with_calendars(_with_chains(_fields(job), wanted), [c.name for c in chosen or []])
+    definition = with_calendars(_with_chains(_fields(job), wanted), [c.name for c in chosen or []])
     _save_version(job, actor, definition)
     _audit_job(actor, AuditEvent.Action.CREATE, job, audit.diff({}, definition))
     return job
@@ -245,7 +245,7 @@ def job_update(*, actor: Actor, job: Job, **changes: Any) -> Job:
     job.config = kinds.seal_config(job.kind, job.config, before["config"])
     job.notify_webhook_url = audit.seal_url(job.notify_webhook_url, before["notify_webhook_url"])
     names = [c.name for c in chosen] if chosen is not None else _calendar_names(job)
-    after = _with_calendars(_with_chains(job_definition(job), wanted), names)
+    after = with_calendars(_with_chains(job_definition(job), wanted), names)
     if after == before:
         return job
     if any(before[f] != after[f] for f in ANCHOR_FIELDS):

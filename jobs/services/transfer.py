@@ -38,17 +38,20 @@ from jobs.audit import (
     webhook_mask_message,
 )
 from jobs.job_files import LineMap
-from jobs.models import Job
+from jobs.models import Calendar, Job
 from jobs.permissions import can, require
+from jobs.services.calendars import calendars_named
 from jobs.services.chains import CHAIN_FIELDS, MAX_LINKS_PER_EVENT
 from jobs.services.job_batches import jobs_create_checked, jobs_update_checked
 from jobs.services.jobs import (
     DEFINITION_FIELDS,
     Actor,
+    _fields,
     job_check,
     job_definition,
     job_delete,
     job_pause_check,
+    with_calendars,
 )
 from jobs.services.transfer_file import (
     ENTRY_FIELDS,
@@ -220,12 +223,15 @@ class _Planned:
     ordered: list[Entry]  # the entries to save, each after the jobs it starts
     existing: dict[str, Job]
     checked: dict[str, Job]  # each job as job_check passed it, unsaved
+    calendars: dict[str, list[Calendar]]  # each job's calendars, as the file names them
 
 
 def _plan(actor: Actor, read: FileEntries, delete_missing: bool) -> _Planned:
     # The fingerprint first: a job changed while the plan reads is then a conflict at apply.
     fingerprint = _fingerprint()
-    existing = {job.name: job for job in Job.objects.prefetch_related("downstream_links")}
+    existing = {
+        job.name: job for job in Job.objects.prefetch_related("downstream_links", "calendars")
+    }
     names = {job.pk: name for name, job in existing.items()}
     entries = read.entries
     # The entries the file could not even read are refused; the others are checked all the same,
@@ -237,11 +243,13 @@ def _plan(actor: Actor, read: FileEntries, delete_missing: bool) -> _Planned:
     problems += _cycle_problems(cyclic, graph)
     planned: list[PlannedJob] = []
     checks: dict[str, Job] = {}
+    chosen: dict[str, list[Calendar]] = {}
     for entry in entries:
         job = existing.get(entry.name)
         try:
             definition = _definition(entry, job)
             with _refused_at(entry):
+                calendars = calendars_named(definition.pop("calendars"))
                 # Names are matched, so no other job has this one.
                 checked = job_check(
                     actor=actor, job=job, unique_name=False, name=entry.name, **definition
@@ -250,9 +258,9 @@ def _plan(actor: Actor, read: FileEntries, delete_missing: bool) -> _Planned:
         except JobFileError as exc:
             problems.append(exc)
             continue
-        checks[entry.name] = checked
+        checks[entry.name], chosen[entry.name] = checked, calendars
         before = (_by_name(job_definition(job), names), _state(job)) if job else None
-        planned.append(_planned(entry, checked, before))
+        planned.append(_planned(entry, checked, before, [c.name for c in calendars]))
     if delete_missing:
         for name, job in sorted(existing.items()):
             if name in read.names:
@@ -264,7 +272,7 @@ def _plan(actor: Actor, read: FileEntries, delete_missing: bool) -> _Planned:
     if problems:
         raise JobFileError.of(problems)
     plan = ImportPlan(planned, fingerprint, delete_missing, applied=False)
-    return _Planned(plan, ordered, existing, checks)
+    return _Planned(plan, ordered, existing, checks, chosen)
 
 
 def _write(actor: Actor, planned: _Planned) -> None:
@@ -282,6 +290,7 @@ def _write(actor: Actor, planned: _Planned) -> None:
                 planned.checked[entry.name],
                 _link_ids(entry, saved, position),
                 _wanted_state(entry.values),
+                planned.calendars[entry.name],
             )
             for entry in creates
         ],
@@ -295,6 +304,7 @@ def _write(actor: Actor, planned: _Planned) -> None:
                 planned.checked[entry.name],
                 _link_ids(entry, saved),
                 _wanted_state(entry.values),
+                planned.calendars[entry.name],
             )
             for entry in planned.ordered
             if actions[entry.name] == "change"
@@ -480,11 +490,14 @@ def _refused_at(entry: Entry) -> Iterator[None]:
 
 
 def _planned(
-    entry: Entry, job: Job, before: tuple[dict[str, Any], dict[str, Any]] | None
+    entry: Entry,
+    job: Job,
+    before: tuple[dict[str, Any], dict[str, Any]] | None,
+    calendars: list[str],
 ) -> PlannedJob:
     """What saving `entry` changes, from the checked, unsaved `job` it would become."""
     definition_before, state_before = before or ({}, NEW_JOB_STATE)
-    after = {name: value for name, value in job_definition(job).items() if name not in CHAIN_FIELDS}
+    after = with_calendars(_fields(job), calendars)
     after.update({name: targets for name, targets in entry.links.items() if targets})
     changes = diff(definition_before, after)
     state_after = _state_of(entry.values)
