@@ -254,10 +254,12 @@ class Job(models.Model):
     def check_targets(self, skip: Collection[str] = ()) -> None:
         """Refuse a URL or webhook that the SSRF guard would block when it is called, so the
         person saving it reads why (and who can allow it) instead of a failed run later."""
+        from jobs.audit import open_url
         from jobs.kinds.ssrf import check_target
 
         problems: dict[str, ValidationError] = {}
-        targets = {"notify_webhook_url": self.notify_webhook_url}
+        # A kept webhook is stored encrypted: the guard judges the URL it stands for.
+        targets = {"notify_webhook_url": open_url(self.notify_webhook_url)}
         if self.kind == Job.Kind.HTTP and isinstance(self.config, dict):
             targets["url"] = self.config.get("url") or ""
         for field, url in targets.items():

@@ -33,6 +33,18 @@ def fresh_caches_fixture(settings):
     selectors.clear_caches()
 
 
+@pytest.fixture(name="change_marker_row", autouse=True)
+def change_marker_row_fixture(request) -> None:
+    # A migration makes the change marker's one row; a transactional test's flush removes it,
+    # and the tests after it in the same worker would find the services bumping nothing.
+    uses_db = "django_db" in request.keywords or {"db", "transactional_db"} & set(
+        request.fixturenames
+    )
+    if uses_db:
+        with request.getfixturevalue("django_db_blocker").unblock():
+            ChangeMarker.objects.get_or_create(id=1)
+
+
 def user_with_role(role: str | None, name: str | None = None) -> User:
     """A user in one of the role groups. The groups come from a migration, but a transactional
     test's flush removes them, so they are made again when missing."""

@@ -60,7 +60,7 @@ class TestNextAllowed:
         verdict = schedule.verdict(at("2026-12-26T00:00"))
         assert verdict == Verdict("xmas", "hand-picked date", False, at("2026-12-25T09:00"))
         assert schedule.verdict(at("2026-12-26T09:00")) is None
-        assert calendar_reason(verdict) == (
+        assert calendar_reason(verdict).english == (
             "Moved from 2026-12-25 09:00 UTC by calendar xmas: hand-picked date."
         )
 

@@ -11,6 +11,7 @@ import pytest
 from django.core import mail
 
 from jobs import services
+from jobs.audit import mask_url
 from jobs.models import AllowedHost, AuditEvent, Job, Notification, Run
 from jobs.vault import SECRET_MASK
 from tests.conftest import user_with_role
@@ -318,7 +319,8 @@ class TestTestNotificationApi:
                 {"channel": "email", "target": "ops@example.com", "sent": True, "detail": "Sent."},
                 {
                     "channel": "webhook",
-                    "target": receiver.url,
+                    # The webhook's path is a secret: where it goes is shown, not the path.
+                    "target": mask_url(receiver.url),
                     "sent": True,
                     "detail": "Delivered: the receiver answered HTTP 204.",
                 },

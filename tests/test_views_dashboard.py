@@ -170,7 +170,7 @@ class TestDashboard:
             make_run(job, Run.State.RUNNING, ago=5)
         # Two more than before: the attempts of the failures, and what a re-run of the failed
         # runs would find (counted, then listed).
-        with django_assert_max_num_queries(18):
+        with django_assert_max_num_queries(19):
             response = as_viewer.get("/")
         assert len(response.context["upcoming"]) == 10
         assert len(response.context["failures"]) == 10

@@ -80,8 +80,9 @@ def job_test_notification(*, actor: Actor, job: Job) -> list[ChannelResult]:
                 channels.send_email(list(job.notify_emails), message.subject, message.text)
                 detail = _("Sent.")
             else:
+                # `target` is the masked URL people see; the message goes to the real one.
                 status = channels.send_webhook(
-                    target,
+                    audit.open_url(job.notify_webhook_url),
                     message.payload,
                     idempotency_key=f"cronadmin-test-notification-{uuid.uuid4().hex}",
                 )
