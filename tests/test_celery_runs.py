@@ -25,7 +25,9 @@ from tests.webhook_receiver import receiver_fixture  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.timeout(60)
 
-VHOST = "cronadmin-celery-tests"
+# A vhost of this test process's own: closing its connections (a broker fault below) touches
+# nobody else, not even the same suite running on the other database at the same time.
+VHOST = f"cronadmin-celery-tests-{os.getpid()}"
 BROKER = f"amqp://guest:guest@127.0.0.1:5672/{VHOST}"
 
 
@@ -38,16 +40,17 @@ def _rabbitmq_up() -> bool:
 
 
 @pytest.fixture(scope="session")
-def vhost() -> str:
+def vhost() -> Iterator[str]:
     if not _rabbitmq_up():
-        pytest.skip("RabbitMQ is not running on 127.0.0.1:5672 (.ci/run starts it)")
+        pytest.fail("RabbitMQ is not running on 127.0.0.1:5672 (.ci/run starts it)")
     subprocess.run(["rabbitmqctl", "-q", "add_vhost", VHOST], capture_output=True, check=False)
     subprocess.run(
         ["rabbitmqctl", "-q", "set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*"],
         capture_output=True,
         check=True,
     )
-    return VHOST
+    yield VHOST
+    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", VHOST], capture_output=True, check=False)
 
 
 def celery_env(tmp_path: Path, broker: str = BROKER, **extra: str) -> dict[str, str]:
