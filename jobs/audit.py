@@ -174,25 +174,9 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
     return dict(sorted(changes.items()))
 
 
-def record(
-    *,
-    actor: Any,
-    action: str,
-    object_type: str,
-    object_id: Any = "",
-    object_repr: str = "",
-    changes: dict[str, Any] | None = None,
-    actor_name: str | None = None,
-) -> AuditEvent:
-    event = entry(
-        actor=actor,
-        action=action,
-        object_type=object_type,
-        object_id=object_id,
-        object_repr=object_repr,
-        changes=changes,
-        actor_name=actor_name,
-    )
+def record(**fields: Any) -> AuditEvent:
+    """Write an audit entry now; the fields are entry()'s."""
+    event = entry(**fields)
     event.save()
     return event
 

@@ -12,6 +12,7 @@ from urllib.parse import quote
 import pytest
 from django.contrib.auth.models import Group, User
 from django.db import connection
+from django.utils import translation
 
 from jobs import selectors
 from jobs.models import ChangeMarker, Run, SchedulerNode
@@ -31,6 +32,8 @@ def fresh_caches_fixture(settings):
     selectors.clear_caches()
     yield
     selectors.clear_caches()
+    # A page in Chinese leaves the language active in the thread; the next test starts in English.
+    translation.deactivate()
 
 
 @pytest.fixture(name="change_marker_row", autouse=True)

@@ -29,6 +29,7 @@ class UserPreferencesMiddleware:
             language, zone = saved.first() or ("", "")
             # No zone chosen yet: the pages offer the browser's (includes/zone_offer.html).
             request.cronadmin_zone_unset = not zone
+        previous = translation.get_language()
         if language in dict(settings.LANGUAGES):
             translation.activate(language)
             request.LANGUAGE_CODE = language
@@ -36,7 +37,10 @@ class UserPreferencesMiddleware:
         try:
             return self.get_response(request)
         finally:
+            # The thread serves other work next (another request, a test): nothing of this
+            # person's language or zone stays with it.
             timezone.deactivate()
+            translation.activate(previous)
 
 
 def _zone(name: str) -> ZoneInfo:
